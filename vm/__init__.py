@@ -1,0 +1,2 @@
+"""BPF models: classic BPF (cbpf), eBPF (ebpf), translation, verification and execution."""
+from . import cbpf, ebpf  # noqa: F401
