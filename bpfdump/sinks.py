@@ -1,0 +1,95 @@
+"""Where matching packets go: the printer, a pcap writer, a counter, or several of them."""
+from __future__ import annotations
+
+import sys
+
+from .errors import RuntimeFailure
+
+
+class PrintSink:
+    """Format each packet as tcpdump prints it and write the text to ``out``."""
+
+    def __init__(self, options, out, line_buffered: bool = False):
+        from .printer import Printer
+        self._format = Printer(options).format
+        self._out = out
+        self._line_buffered = line_buffered
+        self.count = 0
+
+    def write(self, pkt) -> None:
+        self._out.write(self._format(pkt) + "\n")
+        self.count += 1
+        if self._line_buffered:
+            self._out.flush()
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+class CountSink:
+    """--count: print only the number of packets at the end."""
+
+    def __init__(self, out):
+        self._out = out
+        self.count = 0
+
+    def write(self, pkt) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        self._out.write(f"{self.count} packet{'' if self.count == 1 else 's'}\n")
+        self._out.flush()
+
+
+class WriteSink:
+    """-w FILE: write packets to a pcap file (with -C/-G/-W rotation)."""
+
+    def __init__(self, path: str, linktype: int, snaplen: int, precision: str = "micro",
+                 packet_buffered: bool = False, file_size=None, file_count=None,
+                 rotate_seconds=None):
+        from . import writer
+        self._packet_buffered = packet_buffered
+        target = sys.stdout.buffer if path == "-" else path
+        try:
+            if file_size or rotate_seconds:
+                self._writer = writer.RotatingWriter(
+                    path, linktype, snaplen, precision=precision,
+                    file_size=file_size * 1_000_000 if file_size else None,
+                    file_count=file_count, rotate_seconds=rotate_seconds)
+            else:
+                self._writer = writer.PcapWriter(target, linktype, snaplen, precision=precision)
+        except OSError as exc:
+            raise RuntimeFailure(f"{path}: {exc.strerror}") from None
+        self.count = 0
+
+    def write(self, pkt) -> None:
+        try:
+            self._writer.write(pkt)
+            if self._packet_buffered:
+                self._writer.flush()
+        except OSError as exc:
+            raise RuntimeFailure(f"write error: {exc.strerror}") from None
+        self.count += 1
+
+    def close(self) -> None:
+        try:
+            self._writer.close()
+        except OSError as exc:
+            raise RuntimeFailure(f"write error: {exc.strerror}") from None
+
+
+class TeeSink:
+    """-w FILE --print: every packet to each sink."""
+
+    def __init__(self, sinks):
+        self._sinks = list(sinks)
+        self.count = 0
+
+    def write(self, pkt) -> None:
+        for sink in self._sinks:
+            sink.write(pkt)
+        self.count += 1
+
+    def close(self) -> None:
+        for sink in self._sinks:
+            sink.close()
