@@ -1,0 +1,4 @@
+"""`python -m bpfdump` = the bpfdump command."""
+from .cli import main
+
+main()
