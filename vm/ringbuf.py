@@ -290,7 +290,7 @@ class RingBuffer(_Ring):
     def output(self, data, flags: int = 0) -> int:
         """Copy ``data`` into a new record (bpf_ringbuf_output): 0, -EINVAL for bad flags,
         -EAGAIN when it does not fit (counted as dropped)."""
-        if flags & ~(WakeFlag.NO_WAKEUP | WakeFlag.FORCE_WAKEUP):
+        if flags & ~int(WakeFlag.NO_WAKEUP | WakeFlag.FORCE_WAKEUP):
             return -_errno.EINVAL
         data = memoryview(data).cast("B")
         off = self._reserve(len(data))
