@@ -635,7 +635,7 @@ class _Line:
 def _split_operands(line: _Line, rest: str) -> list[str]:
     if not rest.strip():
         return []
-    operands = [part.strip() for part in rest.split(",")]
+    operands = [part.strip() for part in re.split(r",(?![^()]*\))", rest)]
     if any(not part for part in operands):
         raise line.error("empty operand")
     return operands
