@@ -138,11 +138,9 @@ class PcapngSource(Source):
         else:
             raise self._error("unknown file format", 0)
         total = struct.unpack_from(order + "I", inp.buf, pos + 4)[0]
-        if total < 28:
-            raise self._error(f"Section Header Block in pcapng dump file has a length of "
-                              f"{total} < 28", 4)
-        if total > SHB_INSANE_MAX:
-            raise self._error(f"pcapng block size {total} > maximum {SHB_INSANE_MAX}", 4)
+        if total < 28 or total > SHB_INSANE_MAX:
+            raise self._error(f"Section Header Block in pcapng dump file has invalid length "
+                              f"28 < _{total}_ < {SHB_INSANE_MAX} (BT_SHB_INSANE_MAX)", 4)
         pos = inp.ensure(pos, total)
         if inp.end - pos < total:
             raise self._error(f"truncated pcapng dump file; tried to read {total - 12} bytes, "

@@ -368,6 +368,8 @@ def _mutations():
         "pcapng-short": ng[:8],
         "pcapng-bad-bom": ng[:8] + b"\x00\x01\x02\x03" + ng[12:],
         "pcapng-shb-cut": ng[:20],
+        "pcapng-shb-length-small": ng[:4] + struct.pack("<I", 16) + ng[8:],
+        "pcapng-shb-length-huge": ng[:4] + struct.pack("<I", 2 * 1024 * 1024) + ng[8:],
         "pcapng-version-2.0": ng_shb(le, (2, 0)) + ng[len(shb):],
         "pcapng-no-idb": shb,
         "pcapng-packet-before-idb": shb + ng_epb(le, 0, 1, b"abcd") + idb,
