@@ -7,18 +7,22 @@ Nothing here imports the project's own code: every answer comes from libpcap 1.1
     libpcap_image(rows)               -> str                         (libpcap's bpf_image, "-d" text)
     libpcap_validate(rows)            -> bool                        (libpcap's bpf_validate)
     tcpdump_program(expr, linktype, fmt="d") -> str                  (tcpdump -d / -dd / -ddd)
+    kernel_accepts(rows)              -> bool                        (Linux: SO_ATTACH_FILTER)
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
+import errno
 import shutil
+import socket
 import subprocess
 
 __all__ = [
     "DLT", "LINKTYPES", "LibpcapError", "dlt_value", "libpcap_compile", "libpcap_run",
     "libpcap_image", "libpcap_validate", "libpcap_safe", "tcpdump_program", "have_tcpdump",
+    "kernel_accepts",
 ]
 
 # DLT_* values as libpcap on Linux defines them (DLT_RAW is 12 here, not LINKTYPE_RAW 101).
@@ -153,8 +157,8 @@ def libpcap_validate(rows) -> bool:
 def libpcap_safe(rows) -> bool:
     """True when libpcap's bpf_filter can run ``rows`` without crashing the test process:
     bpf_validate accepts it, every opcode has a case in bpf_filter (others abort()), there is no
-    constant division/modulo by zero (SIGFPE), and every backward ``ja`` is libpcap's own
-    protochain pattern (a program jumping backwards elsewhere may loop forever)."""
+    constant division/modulo by zero (SIGFPE) and no constant shift by 32 or more (undefined in C).
+    libpcap 1.10 does not bound backward ``ja`` loops: callers must not pass a looping program."""
     rows = tuple(_rows(rows))
     if not rows or not libpcap_validate(rows):
         return False
@@ -250,3 +254,31 @@ def tcpdump_program(expr: str, linktype: str = "EN10MB", fmt: str = "d", snaplen
             msg = msg[len("tcpdump: "):]
         raise LibpcapError(msg)
     return out
+
+
+# --- the Linux kernel's classic-BPF checker ---------------------------------------------------
+
+SOL_SOCKET = 1
+SO_ATTACH_FILTER = 26
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def kernel_accepts(rows) -> bool:
+    """Whether Linux accepts ``rows`` as a classic socket filter (setsockopt SO_ATTACH_FILTER on a
+    UDP socket runs the kernel's bpf_check_classic). EINVAL means refused; other errors raise."""
+    rows = tuple(_rows(rows))
+    if not rows or len(rows) > 0xFFFF:
+        return False
+    arr = _array(rows)
+    prog = _SockFprog(len(rows) & 0xFFFF, ctypes.addressof(arr))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.setsockopt(SOL_SOCKET, SO_ATTACH_FILTER, bytes(prog))
+        except OSError as err:
+            if err.errno == errno.EINVAL:
+                return False
+            raise
+    return True
