@@ -213,7 +213,7 @@ def _whole_records(data, done: int, header: bytes) -> int:
     return pos
 
 
-# -- rotation ---------------------------------------------------------------------------------------
+# -- rotation ------------------------------------------------------------------------------------
 
 def _count_digits(file_count: int | None) -> int:
     """How many digits tcpdump pads file numbers to with -W N: those of N-1."""
@@ -246,7 +246,8 @@ class RotatingWriter:
     file_count files). rotate_seconds: a new file (name through strftime) when that many seconds
     have passed since the current one was opened (checked when a packet comes); with file_count
     and no file_size, stop after that many files: `.done` becomes True and later writes are
-    ignored (tcpdump then prints "Maximum file limit reached: N" and exits). `clock` gives the time (default time.time).
+    ignored (tcpdump then prints "Maximum file limit reached: N" and exits). `clock` gives the
+    time (default time.time).
     """
 
     def __init__(self, template: str, linktype: int, snaplen: int, precision: str = "micro",

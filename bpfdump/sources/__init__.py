@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import stat
 import sys
 
 __all__ = ["CaptureError", "Source", "open_offline", "linktype_to_dlt", "dlt_to_linktype",
@@ -85,10 +86,11 @@ def adjust_snaplen(dlt: int, snaplen: int) -> int:
 class _Input:
     """A window of file bytes for the record parsers.
 
-    `buf[0:end]` holds file bytes starting at file offset `base`. For an mmap'ed file the window
-    is the whole file and `refill` always returns False; for a stream, `refill(pos, need)` drops
-    `buf[:pos]`, reads until at least `need` bytes follow (or EOF) and returns whether anything
-    new arrived.
+    `buf[0:end]` holds file bytes starting at file offset `base`. For an mmap'ed regular file
+    the window is the whole file and `eof` is set from the start; for a stream,
+    `refill(pos, need)` drops `buf[:pos]` and reads until at least `need` bytes follow it (or
+    the stream ends, which sets `eof`). Parsers loop over complete records in the window and
+    call `refill` when one is cut by the window's end.
     """
     CHUNK = 1 << 20
 
@@ -107,7 +109,6 @@ class _Input:
         if fd is not None:
             try:
                 st = os.fstat(fd)
-                import stat
                 regular = stat.S_ISREG(st.st_mode)
                 pos = fileobj.tell() if regular else 0
             except (OSError, ValueError, io.UnsupportedOperation):

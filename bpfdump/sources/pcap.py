@@ -80,7 +80,6 @@ class PcapSource(Source):
         self._hdrsize = hdrsize
         self._order = _lengths_order(major, minor)
         self._start = pos + FILE_HEADER_LEN
-        self.offset = inp.offset(self._start)  # file offset of the next record
         self._started = False
 
     # -- records ----------------------------------------------------------------------------------
@@ -123,7 +122,6 @@ class PcapSource(Source):
             if inp.eof:
                 break
             pos = inp.refill(pos, need)
-        self.offset = inp.offset(pos)
         if pos < inp.end:
             raise self._truncated(pos, snap, maxcap)
 

@@ -175,7 +175,6 @@ class PcapngSource(Source):
         self.snaplen = first.snaplen
         self.precision = "nano" if first.tsresol > 1_000_000 else "micro"
         self._pos = pos
-        self.offset = inp.offset(pos)
 
     # -- helpers shared by the opening scan and the packet loop -----------------------------------
 
@@ -383,7 +382,6 @@ class PcapngSource(Source):
                 break
             pos = inp.refill(pos, need)
         self._pos = pos
-        self.offset = inp.offset(pos)
         if pos < inp.end:
             self._next_block(pos)   # raises the truncation error
 
@@ -435,10 +433,3 @@ class PcapngSource(Source):
             ts = (t // res) * NS + (t % res) * NS // res + offns
         return tuple.__new__(Packet, (ts, wirelen, bytes(buf[data_at:data_at + caplen]), dlt,
                                       index)), nxt
-
-    def read_epb_options(self, block: bytes) -> dict:
-        """Options of one EPB given as the block's bytes (for tools that want epb_flags...)."""
-        caplen = self._epb.unpack_from(block, 8)[3]
-        start = 28 + ((caplen + 3) & ~3)
-        return parse_options(block, start, len(block) - 4, self.byteorder, EPB_OPTIONS,
-                             strict=False)[0]
