@@ -10,7 +10,7 @@ negative errno values, as in the kernel.  A helper may end the whole program by 
 Maps and ring buffers are duck-typed, as vm.maps / vm.ringbuf provide them: a map has
 ``key_size``, ``value_size``, ``lookup(key) -> memoryview | None``, ``update(key, value, flags)``
 and ``delete(key)``; a ring buffer has ``reserve(size) -> memoryview | None``,
-``submit(view)``, ``discard(view)``, ``output(data, flags) -> int`` and ``query(flags) -> int``.
+``submit(view, flags)``, ``discard(view, flags)``, ``output(data, flags) -> int`` and ``query(flags) -> int``.
 """
 from __future__ import annotations
 
@@ -152,13 +152,13 @@ def ringbuf_reserve(m, rb_ptr, size, flags, *_):
 
 def ringbuf_submit(m, data_ptr, flags, *_):
     ring, view = m.take_exposed(data_ptr, "ringbuf record", "ringbuf_submit")
-    ring.submit(view)
+    ring.submit(view, flags)
     return 0
 
 
 def ringbuf_discard(m, data_ptr, flags, *_):
     ring, view = m.take_exposed(data_ptr, "ringbuf record", "ringbuf_discard")
-    ring.discard(view)
+    ring.discard(view, flags)
     return 0
 
 

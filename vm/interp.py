@@ -109,48 +109,72 @@ class SkBuff:
     gso_size: int = 0
     network_offset: int = 0
 
-    def to_bytes(self, wirelen: int) -> bytearray:
-        buf = bytearray(SKB_SIZE)
-        words = {0: self.len if self.len is not None else wirelen, 4: self.pkt_type, 8: self.mark,
-                 12: self.queue_mapping, 20: self.vlan_present, 24: self.vlan_tci,
-                 32: self.priority, 36: self.ingress_ifindex, 40: self.ifindex,
-                 44: self.tc_index, 68: self.hash, 84: self.napi_id, 164: self.gso_segs,
-                 176: self.gso_size}
+    def context(self, wirelen: int) -> "SkbContext":
+        values = {0: self.len if self.len is not None else wirelen, 4: self.pkt_type,
+                  8: self.mark, 12: self.queue_mapping,
+                  16: int.from_bytes((self.protocol & 0xFFFF).to_bytes(2, "big"), "little"),
+                  20: self.vlan_present, 24: self.vlan_tci,
+                  28: int.from_bytes((self.vlan_proto & 0xFFFF).to_bytes(2, "big"), "little"),
+                  32: self.priority, 36: self.ingress_ifindex, 40: self.ifindex,
+                  44: self.tc_index, 68: self.hash, 84: self.napi_id, 164: self.gso_segs,
+                  176: self.gso_size}
+        cb = bytearray(20)
         for i, value in enumerate(self.cb[:5]):
-            words[48 + 4 * i] = value
-        for off, value in words.items():
-            struct.pack_into("<I", buf, off, value & M32)
-        struct.pack_into(">H", buf, 16, self.protocol & 0xFFFF)
-        struct.pack_into(">H", buf, 28, self.vlan_proto & 0xFFFF)
-        return buf
+            struct.pack_into("<I", cb, 4 * i, value & M32)
+        return SkbContext({off: value & ((1 << (8 * _SKB_FIELD_SIZE[off])) - 1)
+                           for off, value in values.items()}, cb)
 
 
-# Readable 4-byte fields of __sk_buff for a socket filter (net/core/filter.c,
-# sk_filter_is_valid_access); only cb[] is writable.
-_SKB_READABLE = frozenset(range(0, 72, 4)) | {84, 164, 176}
-_SKB_CB = range(48, 68)
+# Readable __sk_buff fields of a socket filter (net/core/filter.c, sk_filter_is_valid_access)
+# and the size of the sk_buff member behind each: a narrow load narrower than that member
+# reads the addressed bytes, one at least as wide reads the whole member whatever its offset
+# inside the 4-byte slot (the kernel's ctx-access rewriting does exactly this).
+_SKB_FIELD_SIZE = {0: 4, 4: 1, 8: 4, 12: 2, 16: 2, 20: 1, 24: 2, 28: 2, 32: 4, 36: 4, 40: 4,
+                   44: 2, 68: 4, 84: 4, 164: 2, 176: 2}
+_SKB_CB = (48, 68)                 # cb[5]: plain memory, the only writable part
 
 
-def _skb_guard(off: int, size: int, write: bool) -> bool:
-    if size > 4 or off % size:
-        return False
-    if write:
-        return off in _SKB_CB
-    return (off & ~3) in _SKB_READABLE
+class SkbContext:
+    """The program's view of ``struct __sk_buff`` (a special region: loads go through here)."""
+    __slots__ = ("values", "cb")
+
+    def __init__(self, values: dict[int, int], cb: bytearray):
+        self.values = values
+        self.cb = cb
+
+    def read(self, off: int, size: int) -> int | None:
+        if size > 4 or off % size:
+            return None
+        base = off & ~3
+        if _SKB_CB[0] <= base < _SKB_CB[1]:
+            return int.from_bytes(self.cb[off - 48:off - 48 + size], "little")
+        value = self.values.get(base)
+        if value is None:
+            return None
+        if size < _SKB_FIELD_SIZE[base]:
+            return (value >> (8 * (off & 3))) & ((1 << (8 * size)) - 1)
+        return value
+
+    def write(self, off: int, size: int, value: int) -> bool:
+        if size > 4 or off % size or not _SKB_CB[0] <= off < _SKB_CB[1]:
+            return False
+        self.cb[off - 48:off - 48 + size] = value.to_bytes(size, "little")
+        return True
 
 
 # ---------------------------------------------------------------------------------------------
 # Memory regions and the per-run state
 
 class Region:
-    __slots__ = ("buf", "size", "writable", "kind", "guard", "owner")
+    """Addressable memory: a buffer, or a ``special`` object that mediates every access."""
+    __slots__ = ("buf", "size", "writable", "kind", "special", "owner")
 
-    def __init__(self, buf, writable: bool, kind: str, guard=None, owner=None):
+    def __init__(self, buf, writable: bool, kind: str, special=None, owner=None, size=None):
         self.buf = buf
-        self.size = len(buf)
+        self.size = len(buf) if size is None else size
         self.writable = writable
         self.kind = kind
-        self.guard = guard
+        self.special = special
         self.owner = owner
 
 
@@ -164,9 +188,13 @@ def _make_load(size: int):
     def load(self, addr, pc):
         region = self.regions.get(addr >> 32)
         off = addr & 0xFFFFFFFF
-        if (region is None or off + size > region.size
-                or (region.guard is not None and not region.guard(off, size, False))):
+        if region is None or off + size > region.size:
             self.fault(addr, size, "read", pc)
+        if region.special is not None:
+            value = region.special.read(off, size)
+            if value is None:
+                self.fault(addr, size, "read", pc)
+            return value
         return unpack_from(region.buf, off)[0]
     return load
 
@@ -177,9 +205,12 @@ def _make_store(size: int):
     def store(self, addr, value, pc):
         region = self.regions.get(addr >> 32)
         off = addr & 0xFFFFFFFF
-        if (region is None or off + size > region.size or not region.writable
-                or (region.guard is not None and not region.guard(off, size, True))):
+        if region is None or off + size > region.size or not region.writable:
             self.fault(addr, size, "write", pc)
+        if region.special is not None:
+            if not region.special.write(off, size, value):
+                self.fault(addr, size, "write", pc)
+            return
         pack_into(region.buf, off, value)
     return store
 
@@ -212,7 +243,7 @@ class State:
         region = self.regions.get(addr >> 32)
         off = addr & 0xFFFFFFFF
         if region is None:
-            where = "null pointer" if addr >> 32 == 0 else "an address outside every region"
+            where = "null pointer" if addr < 0x10000 else "an address outside every region"
             raise MemoryFault(pc, f"{access} of {size} bytes at {addr:#x}: {where}")
         if access == "write" and not region.writable:
             raise MemoryFault(pc, f"write of {size} bytes to read-only {region.kind}")
@@ -222,21 +253,19 @@ class State:
         raise MemoryFault(pc, f"{access} of {size} bytes at {region.kind}+{off} out of bounds "
                               f"(size {region.size})")
 
-    def expose(self, buf, kind: str, *, writable: bool = True, owner=None, guard=None) -> int:
+    def expose(self, buf, kind: str, *, writable: bool = True, owner=None, special=None,
+               size: int | None = None) -> int:
         """Make ``buf`` addressable by the program; returns its address."""
         slot = self.next_slot
         self.next_slot += 1
-        self.regions[slot] = Region(buf, writable, kind, guard, owner)
+        self.regions[slot] = Region(buf, writable, kind, special, owner, size)
         return slot << 32
 
     def _region(self, addr: int, size: int, access: str) -> tuple[Region, int]:
         region = self.regions.get(addr >> 32)
         off = addr & 0xFFFFFFFF
-        if (region is None or off + size > region.size
-                or (access == "write" and not region.writable)
-                or (region.guard is not None
-                    and not all(region.guard(o, min(4, off + size - o), access == "write")
-                                for o in range(off, off + size, 4)))):
+        if (region is None or off + size > region.size or region.special is not None
+                or (access == "write" and not region.writable)):
             self.fault(addr, size, access, self.pc)
         return region, off
 
@@ -252,7 +281,7 @@ class State:
     def read_string(self, addr: int, limit: int) -> bytes:
         region = self.regions.get(addr >> 32)
         off = addr & 0xFFFFFFFF
-        if region is None or off >= region.size or region.guard is not None:
+        if region is None or off >= region.size or region.special is not None:
             self.fault(addr, 1, "read", self.pc)
         chunk = bytes(region.buf[off:min(region.size, off + limit)])
         return chunk.split(b"\0", 1)[0]
@@ -662,7 +691,7 @@ class Loaded:
         state = State(self, packet, maps, _helper_table(helpers), trace, rng, clock)
         skb = skb or SkBuff()
         state.net_offset = skb.network_offset
-        ctx = state.expose(skb.to_bytes(wire), "context", guard=_skb_guard)
+        ctx = state.expose(b"", "context", special=skb.context(wire), size=SKB_SIZE)
         state.ctx_addr = ctx
         regs = [0] * 11
         regs[1] = ctx
