@@ -21,13 +21,7 @@ def build_filter(prog):
     from vm import interp, translate, verifier
     eprog = translate.to_ebpf(prog)
     verifier.verify(eprog)
-    runner = getattr(interp, "compile_filter", None)
-    if runner is not None:
-        return runner(eprog)
-
-    def match(data, wirelen, _run=interp.run, _prog=eprog):
-        return _run(_prog, data, wirelen)
-    return match
+    return interp.load(eprog).run
 
 
 def accepts_all(prog) -> bool:
@@ -67,11 +61,14 @@ class RecordRing:
         self._consumer.consume(self._deliver)
 
 
-def run(source, prog, sink, count: int | None = None) -> int:
-    """Filter every packet of ``source`` through ``prog`` into ``sink``; return packets matched."""
+def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int:
+    """Filter every packet of ``source`` through ``prog`` into ``sink``; return packets matched.
+
+    ``prog`` None means the packets were filtered already (in the kernel): each keeps ``keep``
+    bytes."""
     ring = RecordRing(sink)
-    match = None if accepts_all(prog) else build_filter(prog)
-    keep_all = prog[0].k if match is None else 0
+    match = None if prog is None or accepts_all(prog) else build_filter(prog)
+    keep_all = (keep if prog is None else prog[0].k) if match is None else 0
     matched = 0
     try:
         for pkt in source:

@@ -101,3 +101,20 @@ def list_linktypes(name: str | None) -> str:
         info = lookup(lt)
         lines.append(f"  {info.name} ({info.description})\n")
     return "".join(lines)
+
+
+def ipv4_netmask(name: str) -> int | None:
+    """The device's IPv4 netmask (what pcap_lookupnet gives), or None when it has none."""
+    import fcntl
+    import socket
+    import struct
+    siocgifnetmask = 0x891B
+    if name == "any":
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            raw = fcntl.ioctl(sock.fileno(), siocgifnetmask,
+                              struct.pack("16s16x", name.encode()[:15]))
+        except OSError:
+            return None
+    return struct.unpack_from(">I", raw, 20)[0]
