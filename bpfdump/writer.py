@@ -37,26 +37,29 @@ class WriteError(OSError):
         return f"{where}{self.strerror}"
 
 
-def file_header(linktype: int, snaplen: int, precision: str = "micro") -> bytes:
+def file_header(linktype: int, snaplen: int, precision: str = "micro",
+                linktype_ext: int = 0) -> bytes:
     """The 24-byte pcap file header, in this machine's byte order as libpcap writes it.
-    `linktype` is a DLT value (converted to the LINKTYPE value files carry)."""
+    `linktype` is a DLT value (converted to the LINKTYPE value files carry); `linktype_ext`
+    the upper bits (FCS length) a source file had, which libpcap copies."""
     if precision not in ("micro", "nano"):
         raise ValueError(f"precision must be 'micro' or 'nano', not {precision!r}")
     magic = MAGIC_NANO if precision == "nano" else MAGIC_MICRO
     return _FILE_HEADER.pack(magic, 2, 4, 0, 0, snaplen & 0xFFFFFFFF,
-                             dlt_to_linktype(linktype) & 0xFFFFFFFF)
+                             (dlt_to_linktype(linktype) | linktype_ext) & 0xFFFFFFFF)
 
 
 class PcapWriter:
     """A pcap file being written. `write(pkt)` takes a bpfdump.packet.Packet (or anything with
-    .ts in ns, .wirelen and .data); data longer than `snaplen` is cut to it."""
+    .ts in ns, .wirelen and .data); data longer than `snaplen` is cut to it. Pass a source's
+    `linktype_ext` to keep its FCS-length bits in the header, as tcpdump -w does."""
 
     def __init__(self, path_or_fileobj, linktype: int, snaplen: int, precision: str = "micro",
-                 buffer_size: int = BUFFER_SIZE):
+                 buffer_size: int = BUFFER_SIZE, linktype_ext: int = 0):
         self.linktype = linktype
         self.snaplen = snaplen
         self.precision = precision
-        self._header = file_header(linktype, snaplen, precision)
+        self._header = file_header(linktype, snaplen, precision, linktype_ext)
         self._nano = precision == "nano"
         self._limit = buffer_size
         self._buf = bytearray()
@@ -252,8 +255,9 @@ class RotatingWriter:
 
     def __init__(self, template: str, linktype: int, snaplen: int, precision: str = "micro",
                  file_size: int | None = None, file_count: int | None = None,
-                 rotate_seconds: int | None = None, clock=time.time):
+                 rotate_seconds: int | None = None, clock=time.time, linktype_ext: int = 0):
         self.template = template
+        self.linktype_ext = linktype_ext
         self.linktype = linktype
         self.snaplen = snaplen
         self.precision = precision
@@ -277,7 +281,8 @@ class RotatingWriter:
     def _open(self) -> PcapWriter:
         name = self._name()
         self.names.append(name)
-        return PcapWriter(name, self.linktype, self.snaplen, self.precision)
+        return PcapWriter(name, self.linktype, self.snaplen, self.precision,
+                          linktype_ext=self.linktype_ext)
 
     @property
     def path(self) -> str:

@@ -186,6 +186,8 @@ class Source:
     snaplen: int
     precision: str
     format: str = ""
+    linktype_ext: int = 0     # upper bits of a pcap header's link type (FCS length)
+    fcs_len: int | None = None
 
     def __init__(self, inp: _Input):
         self._in = inp

@@ -124,6 +124,23 @@ def test_header_linktype_names(dlt, name, tmp_path):
         assert src.linktype == (12 if dlt == 14 else dlt)
 
 
+@needs_tcpdump
+def test_fcs_bits_copied_like_tcpdump(tmp_path):
+    """A source header's FCS-length bits survive a copy, as with tcpdump -w."""
+    pkts, _, _ = packets("sample.pcap")
+    src_path = tmp_path / "fcs.pcap"
+    data = bytearray((PCAPS / "sample.pcap").read_bytes())
+    data[20:24] = struct.pack("<I", 0x14000001)
+    src_path.write_bytes(bytes(data))
+    out = tmp_path / "out.pcap"
+    with open_offline(src_path) as src:
+        assert (src.linktype, src.linktype_ext, src.fcs_len) == (1, 0x14000000, 2)
+        with PcapWriter(out, src.linktype, src.snaplen, linktype_ext=src.linktype_ext) as w:
+            for p in src:
+                w.write(p)
+    assert out.read_bytes() == tcpdump_rewrite(src_path)
+
+
 def test_file_header_layout():
     hdr = file_header(1, 262144, "nano")
     assert struct.unpack("=IHHiIII", hdr) == (0xA1B23C4D, 2, 4, 0, 0, 262144, 1)
