@@ -1,0 +1,113 @@
+"""Print packets exactly as tcpdump 4.99 prints them.
+
+    opts = PrintOptions(numeric=1, verbose=1)
+    printer = Printer(opts)
+    text = printer.format(packet)      # bpfdump.packet.Packet -> str, no trailing newline
+
+A Printer keeps the state tcpdump keeps between packets: the previous timestamp (-ttt,
+-ttttt), the initial sequence numbers of each TCP connection (relative seq/ack), the packet
+counter (-#), and resolved names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ether
+from .core import Ctx, Truncated
+from .hexdump import ascii_text, hex_ascii_lines, hex_lines
+from .names import Names
+from .tables import (DLT_EN10MB, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_LOOP,
+                     DLT_NULL, DLT_RAW, DLT_RAW_ALT, LINKTYPE_RAW)
+from .timestamps import Clock
+
+__all__ = ["PrintOptions", "Printer"]
+
+
+@dataclass
+class PrintOptions:
+    """tcpdump's printing flags. Integer fields count repetitions (-vv is verbose=2)."""
+    numeric: int = 0        # -n
+    quiet: int = 0          # -q
+    verbose: int = 0        # -v, -vv, -vvv
+    ether: bool = False     # -e
+    hex: int = 0            # -x (1), -xx (2)
+    hexascii: int = 0       # -X (1), -XX (2)
+    ascii: int = 0          # -A (1), -AA (2)
+    ts_format: int = 0      # 0 default, 1 -t, 2 -tt, 3 -ttt, 4 -tttt, 5 -ttttt
+    nano: bool = False      # --nano: nanosecond timestamps
+    number: bool = False    # -#
+    absolute_seq: bool = False  # -S
+    snaplen: int = 262144
+
+
+class _State:
+    """What persists from one packet to the next."""
+
+    __slots__ = ("names", "tcp_seq")
+
+    def __init__(self, opts: PrintOptions):
+        self.names = Names(opts.numeric)
+        self.tcp_seq: dict = {}
+
+
+class Printer:
+    """Formats packets one at a time, keeping tcpdump's inter-packet state."""
+
+    def __init__(self, opts: PrintOptions | None = None):
+        self.opts = opts if opts is not None else PrintOptions()
+        self.clock = Clock(self.opts.ts_format, self.opts.nano)
+        self.state = _State(self.opts)
+        self.count = 0
+
+    def format(self, pkt) -> str:
+        """The complete text tcpdump prints for pkt (no trailing newline)."""
+        o = self.opts
+        self.count += 1
+        head = ("%5u  " % self.count) if o.number else ""
+        head += self.clock.format(pkt.ts)
+        data = bytes(pkt.data)
+        ctx = Ctx(o, self.state, data, pkt.wirelen)
+        try:
+            hdrlen = self._link(ctx, pkt.linktype, pkt.wirelen)
+        except Truncated:
+            ctx.w(" [|%s]" % ctx.proto)
+            hdrlen = 0
+        except (IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError):
+            ctx.w(" [|%s]" % ctx.proto)
+            hdrlen = 0
+        text = head + ctx.text()
+        caplen = len(data)
+        if o.hexascii:
+            if o.hexascii > 1:
+                text += hex_ascii_lines(data)
+            elif caplen > hdrlen:
+                text += hex_ascii_lines(data[hdrlen:])
+        elif o.hex:
+            if o.hex > 1:
+                text += hex_lines(data)
+            elif caplen > hdrlen:
+                text += hex_lines(data[hdrlen:])
+        elif o.ascii:
+            if o.ascii > 1:
+                text += ascii_text(data)
+            elif caplen > hdrlen:
+                text += ascii_text(data[hdrlen:])
+        return text
+
+    def _link(self, ctx: Ctx, linktype: int, wirelen: int) -> int:
+        if linktype == DLT_EN10MB:
+            return ether.ether_print(ctx, 0, wirelen)
+        if linktype == DLT_LINUX_SLL:
+            return ether.sll_print(ctx, 0, wirelen)
+        if linktype == DLT_LINUX_SLL2:
+            return ether.sll2_print(ctx, 0, wirelen)
+        if linktype in (DLT_RAW, DLT_RAW_ALT, LINKTYPE_RAW):
+            return ether.raw_print(ctx, 0, wirelen)
+        if linktype == DLT_IPV4:
+            return ether.raw_print(ctx, 0, wirelen, 4)
+        if linktype == DLT_IPV6:
+            return ether.raw_print(ctx, 0, wirelen, 6)
+        if linktype in (DLT_NULL, DLT_LOOP):
+            return ether.null_print(ctx, 0, wirelen, linktype == DLT_LOOP)
+        ctx.proto = "unknown"
+        return 0

@@ -1,0 +1,509 @@
+"""DNS and mDNS (print-domain.c): header flags, questions, answers of the common types."""
+from __future__ import annotations
+
+from .core import Ctx, Truncated, tok
+from .names import ip6_text, ip_text
+
+TYPES = {
+    1: "A", 2: "NS", 3: "MD", 4: "MF", 5: "CNAME", 6: "SOA", 7: "MB", 8: "MG", 9: "MR",
+    10: "NULL", 11: "WKS", 12: "PTR", 13: "HINFO", 14: "MINFO", 15: "MX", 16: "TXT", 17: "RP",
+    18: "AFSDB", 19: "X25", 20: "ISDN", 21: "RT", 22: "NSAP", 23: "NSAP_PTR", 24: "SIG",
+    25: "KEY", 26: "PX", 27: "GPOS", 28: "AAAA", 29: "LOC", 30: "NXT", 31: "EID", 32: "NIMLOC",
+    33: "SRV", 34: "ATMA", 35: "NAPTR", 36: "KX", 37: "CERT", 38: "A6", 39: "DNAME", 40: "SINK",
+    41: "OPT", 42: "APL", 43: "DS", 44: "SSHFP", 45: "IPSECKEY", 46: "RRSIG", 47: "NSEC",
+    48: "DNSKEY", 49: "DHCID", 50: "NSEC3", 51: "NSEC3PARAM", 55: "HIP", 99: "SPF",
+    100: "UINFO", 101: "UID", 102: "GID", 103: "UNSPEC", 104: "NID", 105: "L32", 106: "L64",
+    107: "LP", 108: "EUI48", 109: "EUI64", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR",
+    253: "MAILB", 254: "MAILA", 255: "ANY", 256: "URI", 32768: "TA", 32769: "DLV",
+}
+CLASSES = {1: "IN", 3: "CHAOS", 4: "HS", 255: "ANY"}
+OPCODES = ("", " inv_q", " stat", " op3", " notify", " update", " op6", " op7", " op8",
+           " updateA", " updateD", " updateDA", " updateM", " updateMA", " zoneInit",
+           " zoneRef")
+RCODES = {0: "", 1: " FormErr", 2: " ServFail", 3: " NXDomain", 4: " NotImp", 5: " Refused",
+          6: " YXDomain", 7: " YXRRSet", 8: " NXRRSet", 9: " NotAuth", 10: " NotZone",
+          11: " DSOTYPENI", 16: " BadVers", 17: " BadKey", 18: " BadTime", 19: " BadMode",
+          20: " BadName", 21: " BadAlg", 22: " BadTrunc", 23: " BadCookie"}
+MAXCDNAME = 255
+
+
+def _printn(ctx: Ctx, p: int, n: int) -> None:
+    """nd_printn: n bytes as text, escaping non-printables (M- and ^ notation)."""
+    out = []
+    for i in range(n):
+        c = ctx.u8(p + i)
+        if c & 0x80:
+            c &= 0x7F
+            out.append("M-")
+        if not (0x20 <= c < 0x7F):
+            c ^= 0x40
+            out.append("^")
+        out.append(chr(c))
+    ctx.w("".join(out))
+
+
+def _labellen(ctx: Ctx, cp: int) -> int | None:
+    if not ctx.have(cp, 1):
+        return None
+    i = ctx.data[cp]
+    kind = i & 0xC0
+    if kind == 0x40:
+        if (i & 0x3F) != 0x01:
+            return 0x3F
+        if not ctx.have(cp + 1, 1):
+            return None
+        bitlen = ctx.data[cp + 1] or 256
+        return ((bitlen + 7) // 8) + 1
+    if kind == 0x80:
+        return None
+    return i
+
+
+def nskip(ctx: Ctx, cp: int) -> int | None:
+    if not ctx.have(cp, 1):
+        return None
+    i = ctx.data[cp]
+    cp += 1
+    while i:
+        kind = i & 0xC0
+        if kind == 0xC0:
+            return cp + 1
+        if kind == 0x40:
+            if (i & 0x3F) != 0x01:
+                return None
+            if not ctx.have(cp, 1):
+                return None
+            bitlen = ctx.data[cp] or 256
+            cp += 1
+            i = (bitlen + 7) // 8
+        cp += i
+        if not ctx.have(cp, 1):
+            return None
+        i = ctx.data[cp]
+        cp += 1
+    return cp
+
+
+def _blabel(ctx: Ctx, cp: int) -> int | None:
+    if not ctx.have(cp, 1):
+        return None
+    bitlen = ctx.data[cp] or 256
+    slen = (bitlen + 3) // 4
+    lim = cp + 1 + slen
+    ctx.w("\\[x")
+    bitp = cp + 1
+    b = bitlen
+    while b >= 8 and bitp < lim:
+        ctx.w("%02x" % ctx.u8(bitp))
+        bitp += 1
+        b -= 8
+    if b > 4:
+        tc = ctx.u8(bitp)
+        bitp += 1
+        ctx.w("%02x" % (tc & (0xFF << (8 - b)) & 0xFF))
+    elif b > 0:
+        tc = ctx.u8(bitp)
+        bitp += 1
+        ctx.w("%1x" % (((tc >> 4) & 0x0F) & (0x0F << (4 - b)) & 0x0F))
+    ctx.w("/%u]" % bitlen)
+    return lim
+
+
+def fqdn_print(ctx: Ctx, cp: int, bp: int) -> int | None:
+    """Print a (possibly compressed) domain name at cp; returns the offset after it."""
+    length = _labellen(ctx, cp)
+    if length is None:
+        return None
+    max_offset = cp - bp
+    i = ctx.u8(cp)
+    cp += 1
+    compress = False
+    rp = None
+    if (i & 0xC0) != 0xC0:
+        rp = cp + length
+    name_chars = 0
+    if i != 0:
+        while i and cp < ctx.end:
+            if (i & 0xC0) == 0xC0:
+                if not compress:
+                    rp = cp + 1
+                    compress = True
+                if not ctx.have(cp, 1):
+                    return None
+                offset = ((i << 8) | ctx.data[cp]) & 0x3FFF
+                if offset >= max_offset:
+                    ctx.w("<BAD PTR>")
+                    return None
+                max_offset = offset
+                cp = bp + offset
+                if not ctx.have(cp, 1):
+                    return None
+                i = ctx.data[cp]
+                length = _labellen(ctx, cp)
+                if length is None:
+                    return None
+                cp += 1
+                continue
+            if (i & 0xC0) == 0x40:
+                elt = i & 0x3F
+                if elt == 1:
+                    if _blabel(ctx, cp) is None:
+                        return None
+                else:
+                    ctx.w("<ELT %d>" % elt)
+                    return None
+            else:
+                if name_chars + length <= MAXCDNAME:
+                    if not ctx.have(cp, length):
+                        _printn(ctx, cp, min(length, ctx.avail(cp)))
+                        return None
+                    _printn(ctx, cp, length)
+                elif name_chars < MAXCDNAME:
+                    _printn(ctx, cp, MAXCDNAME - name_chars)
+                name_chars += length
+            cp += length
+            if name_chars <= MAXCDNAME:
+                ctx.w(".")
+            name_chars += 1
+            if not ctx.have(cp, 1):
+                return None
+            i = ctx.data[cp]
+            length = _labellen(ctx, cp)
+            if length is None:
+                return None
+            cp += 1
+            if not compress:
+                rp += length + 1
+        if name_chars > MAXCDNAME:
+            ctx.w("<name too long>")
+    else:
+        ctx.w(".")
+    return rp
+
+
+def _qprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
+    np = cp
+    cp = nskip(ctx, cp)
+    if cp is None or not ctx.have(cp, 4):
+        return None
+    qtype = ctx.u16(cp)
+    qclass = ctx.u16(cp + 2)
+    ctx.w(" %s" % tok(TYPES, qtype, "Type%u"))
+    cls = qclass & ~0x8000 if mdns else qclass
+    if cls != 1:
+        ctx.w(" %s" % tok(CLASSES, cls, "(Class %u)"))
+    if mdns:
+        ctx.w(" (QU)" if qclass & 0x8000 else " (QM)")
+    ctx.w("? ")
+    end = fqdn_print(ctx, np, bp)
+    return end + 4 if end is not None else None
+
+
+def _relts(secs: int) -> str:
+    if secs == 0:
+        return "0s"
+    out = []
+    for unit, lab in ((31536000, "y"), (604800, "w"), (86400, "d"), (3600, "h"), (60, "m"),
+                      (1, "s")):
+        if secs >= unit:
+            out.append("%u%s" % (secs // unit, lab))
+            secs %= unit
+    return "".join(out)
+
+
+def _cprint(ctx: Ctx, cp: int) -> int:
+    n = ctx.u8(cp)
+    cp += 1
+    ctx.need(cp, n)
+    _printn(ctx, cp, n)
+    return cp + n
+
+
+def _rprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
+    o = ctx.opts
+    if o.verbose:
+        ctx.w(" ")
+        cp = fqdn_print(ctx, cp, bp)
+        if cp is None:
+            return None
+    else:
+        cp = nskip(ctx, cp)
+    if cp is None or not ctx.have(cp, 10):
+        return ctx.end
+    rtype = ctx.u16(cp)
+    rclass = ctx.u16(cp + 2)
+    cp += 4
+    cls = rclass & ~0x8000 if mdns else rclass
+    if cls != 1 and rtype != 41:
+        ctx.w(" %s" % tok(CLASSES, cls, "(Class %u)"))
+    if mdns and rclass & 0x8000:
+        ctx.w(" (Cache flush)")
+    opt_flags = 0
+    if rtype == 41:
+        cp += 2
+        opt_flags = ctx.u16(cp)
+        cp += 2
+    elif o.verbose > 2:
+        ctx.w(" [%s]" % _relts(ctx.u32(cp)))
+        cp += 4
+    else:
+        cp += 4
+    rdlen = ctx.u16(cp)
+    cp += 2
+    rp = cp + rdlen
+    ctx.w(" %s" % tok(TYPES, rtype, "Type%u"))
+    if rp > ctx.end:
+        return None
+    names = ctx.state.names
+    if rtype == 1:
+        if not ctx.have(cp, 4):
+            return None
+        ctx.w(" %s" % ip_text(ctx.data[cp:cp + 4]))
+    elif rtype in (2, 5, 12, 39):
+        ctx.w(" ")
+        if fqdn_print(ctx, cp, bp) is None:
+            return None
+    elif rtype == 6:
+        if not o.verbose:
+            return rp
+        ctx.w(" ")
+        cp = fqdn_print(ctx, cp, bp)
+        if cp is None:
+            return None
+        ctx.w(" ")
+        cp = fqdn_print(ctx, cp, bp)
+        if cp is None:
+            return None
+        if not ctx.have(cp, 20):
+            return None
+        for k in range(5):
+            ctx.w(" %u" % ctx.u32(cp + 4 * k))
+    elif rtype == 15:
+        ctx.w(" ")
+        if not ctx.have(cp, 2):
+            return None
+        if fqdn_print(ctx, cp + 2, bp) is None:
+            return None
+        ctx.w(" %u" % ctx.u16(cp))
+    elif rtype == 16:
+        while cp < rp:
+            ctx.w(' "')
+            cp = _cprint(ctx, cp)
+            ctx.w('"')
+    elif rtype == 33:
+        ctx.w(" ")
+        if not ctx.have(cp, 6):
+            return None
+        if fqdn_print(ctx, cp + 6, bp) is None:
+            return None
+        ctx.w(":%u %u %u" % (ctx.u16(cp + 4), ctx.u16(cp), ctx.u16(cp + 2)))
+    elif rtype == 28:
+        if not ctx.have(cp, 16):
+            return None
+        ctx.w(" %s" % ip6_text(ctx.data[cp:cp + 16]))
+    elif rtype == 41:
+        ctx.w(" UDPsize=%u" % cls)
+        if opt_flags & 0x8000:
+            ctx.w(" DO")
+        if cp < rp:
+            ctx.w(" [")
+            while cp < rp:
+                cp = _eopt(ctx, cp)
+                if cp < rp:
+                    ctx.w(",")
+            ctx.w("]")
+    del names
+    return rp
+
+
+EDNS_OPTS = {1: "LLQ", 2: "UL", 3: "NSID", 5: "DAU", 6: "DHU", 7: "N3U", 8: "ECS", 9: "EXPIRE",
+             10: "COOKIE", 11: "KEEPALIVE", 12: "PADDING", 13: "CHAIN", 14: "KEY-TAG",
+             15: "EDE", 16: "CLIENT-TAG", 17: "SERVER-TAG"}
+
+
+def _eopt(ctx: Ctx, cp: int) -> int:
+    code = ctx.u16(cp)
+    length = ctx.u16(cp + 2)
+    ctx.w("%s" % tok(EDNS_OPTS, code, "Opt%u"))
+    ctx.w(" ")
+    data = cp + 4
+    ctx.need(data, length)
+    if code == 12:
+        ctx.w("(%u)" % length)
+    elif length:
+        ctx.w(" ".join("%02x" % b for b in ctx.data[data:data + length]) if False else "")
+        ctx.w("".join("%02x" % b for b in ctx.data[data:data + length]))
+    return data + length
+
+
+def domain_print(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
+    ctx.proto = "domain"
+    try:
+        _domain(ctx, bp, length, over_tcp, mdns)
+    except Truncated:
+        ctx.w(" [|domain]")
+
+
+def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
+    o = ctx.opts
+    if over_tcp:
+        if length < 2:
+            ctx.w(" [DNS over TCP: length %u < 2] (invalid)" % length)
+            return
+        length -= 2
+        prefix = ctx.u16(bp)
+        if prefix != length:
+            ctx.w(" [prefix length(%u) != length(%u)] (invalid)" % (prefix, length))
+            return
+        bp += 2
+        ctx.w(" ")
+    if length < 12:
+        ctx.w("domain [length %u < 12] (invalid)" % length)
+        return
+    ctx.need(bp, 12)
+    flags = ctx.u16(bp + 2)
+    qdcount = ctx.u16(bp + 4)
+    ancount = ctx.u16(bp + 6)
+    nscount = ctx.u16(bp + 8)
+    arcount = ctx.u16(bp + 10)
+    rcode = flags & 0xF
+    rcode = _ext_rcode(ctx, bp, rcode, qdcount, ancount, nscount, arcount)
+    cp = bp + 12
+
+    def trunc():
+        raise Truncated()
+
+    def section(cp, count):
+        if count:
+            cp = _rprint(ctx, cp, bp, mdns)
+            if cp is None:
+                trunc()
+            count -= 1
+            while cp < ctx.end and count:
+                ctx.w(",")
+                cp = _rprint(ctx, cp, bp, mdns)
+                if cp is None:
+                    trunc()
+                count -= 1
+        if count:
+            trunc()
+        return cp
+
+    def tail_section(cp, count, label):
+        if cp < ctx.end and count:
+            ctx.w(label)
+            cp = _rprint(ctx, cp, bp, mdns)
+            if cp is None:
+                trunc()
+            count -= 1
+            while cp < ctx.end and count:
+                ctx.w(",")
+                cp = _rprint(ctx, cp, bp, mdns)
+                if cp is None:
+                    trunc()
+                count -= 1
+        if count:
+            trunc()
+        return cp
+
+    if flags & 0x8000:
+        ctx.w("%u%s%s%s%s%s%s" % (ctx.u16(bp), OPCODES[(flags >> 11) & 0xF],
+                                  RCODES.get(rcode, " Resp%u" % rcode),
+                                  "*" if flags & 0x0400 else "", "" if flags & 0x0080 else "-",
+                                  "|" if flags & 0x0200 else "", "$" if flags & 0x0020 else ""))
+        if qdcount != 1:
+            ctx.w(" [%uq]" % qdcount)
+        for i in range(qdcount):
+            if i:
+                ctx.w(",")
+            if o.verbose > 1:
+                ctx.w(" q:")
+                cp = _qprint(ctx, cp, bp, mdns)
+                if cp is None:
+                    trunc()
+            else:
+                cp = nskip(ctx, cp)
+                if cp is None:
+                    trunc()
+                cp += 4
+        ctx.w(" %u/%u/%u" % (ancount, nscount, arcount))
+        cp = section(cp, ancount)
+        if o.verbose > 1:
+            cp = tail_section(cp, nscount, " ns:")
+            cp = tail_section(cp, arcount, " ar:")
+    else:
+        ctx.w("%u%s%s%s" % (ctx.u16(bp), OPCODES[(flags >> 11) & 0xF],
+                            "+" if flags & 0x0100 else "", "%" if flags & 0x0010 else ""))
+        if flags & 0x6CF:
+            ctx.w(" [b2&3=0x%x]" % flags)
+        if (flags >> 11) & 0xF == 1:
+            if qdcount:
+                ctx.w(" [%uq]" % qdcount)
+            if ancount != 1:
+                ctx.w(" [%ua]" % ancount)
+        else:
+            if ancount:
+                ctx.w(" [%ua]" % ancount)
+            if qdcount != 1:
+                ctx.w(" [%uq]" % qdcount)
+        if nscount:
+            ctx.w(" [%un]" % nscount)
+        if arcount:
+            ctx.w(" [%uau]" % arcount)
+        if qdcount:
+            cp = _qprint(ctx, cp, bp, mdns)
+            if cp is None:
+                trunc()
+            qdcount -= 1
+            while cp < ctx.end and qdcount:
+                cp = _qprint(ctx, cp, bp, mdns)
+                if cp is None:
+                    trunc()
+                qdcount -= 1
+        if qdcount:
+            trunc()
+        if o.verbose > 1:
+            cp = section(cp, ancount)
+            cp = tail_section(cp, nscount, " ns:")
+            cp = tail_section(cp, arcount, " ar:")
+    ctx.w(" (%u)" % length)
+
+
+def _ext_rcode(ctx, bp, rcode, qdcount, ancount, nscount, arcount) -> int:
+    cp = bp + 12
+    for _ in range(qdcount):
+        cp = nskip(ctx, cp)
+        if cp is None:
+            return rcode
+        cp += 4
+        if cp >= ctx.end:
+            return rcode
+    for _ in range(ancount + nscount):
+        cp = nskip(ctx, cp)
+        if cp is None:
+            return rcode
+        cp += 8
+        if cp + 2 > ctx.end:
+            return rcode
+        cp += 2 + ctx.u16(cp)
+        if cp >= ctx.end:
+            return rcode
+    for _ in range(arcount):
+        cp = nskip(ctx, cp)
+        if cp is None:
+            return rcode
+        if cp + 2 > ctx.end:
+            return rcode
+        rtype = ctx.u16(cp)
+        cp += 4
+        if cp + 1 > ctx.end:
+            return rcode
+        if rtype == 41:
+            return rcode | (ctx.u8(cp) << 4)
+        cp += 4
+        if cp + 2 > ctx.end:
+            return rcode
+        cp += 2 + ctx.u16(cp)
+        if cp >= ctx.end:
+            return rcode
+    return rcode

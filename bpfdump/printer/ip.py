@@ -1,0 +1,221 @@
+"""IPv4 (print-ip.c): header, -v details and options, fragments, demultiplexing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .core import Ctx, cksum_shouldbe, in_cksum, tok
+from .tables import IPPROTOS
+
+IP_OPTIONS = {0: "EOL", 1: "NOP", 68: "timestamp", 130: "security", 7: "RR", 137: "SSRR",
+              131: "LSRR", 148: "RA", 82: "traceroute"}
+
+
+@dataclass(frozen=True, slots=True)
+class NetHdr:
+    """What transport printers need from the network header."""
+    version: int
+    src: bytes
+    dst: bytes
+    direct: bool      # the transport header follows the network header directly
+    fragmented: bool
+    ck_dst: bytes | None = None  # final destination for the checksum (IPv6 routing header)
+
+
+def _frag_flags(off: int) -> str:
+    names = []
+    if off & 0x8000:
+        names.append("rsvd")
+    if off & 0x4000:
+        names.append("DF")
+    if off & 0x2000:
+        names.append("+")
+    return "".join(names) or "none"
+
+
+def _print_route(ctx: Ctx, cp: int, length: int) -> None:
+    names = ctx.state.names
+    if length < 3:
+        ctx.w(" [bad length %u]" % length)
+        return
+    if (length + 1) & 3:
+        ctx.w(" [bad length %u]" % length)
+    ptr = ctx.u8(cp + 2) - 1
+    if ptr < 3 or ((ptr + 1) & 3) or ptr > length + 1:
+        ctx.w(" [bad ptr %u]" % ctx.u8(cp + 2))
+    pos = 3
+    while pos < length:
+        ctx.w(" %s" % names.ip(ctx.bytes(cp + pos, 4)))
+        if ptr > pos:
+            ctx.w(",")
+        pos += 4
+
+
+def _print_ts(ctx: Ctx, cp: int, length: int) -> None:
+    names = ctx.state.names
+    if length < 4:
+        ctx.w("[bad length %u]" % length)
+        return
+    ctx.w(" TS{")
+    flag = ctx.u8(cp + 3)
+    hoplen = 4 if (flag & 0xF) == 0 else 8
+    if (length - 4) & (hoplen - 1):
+        ctx.w("[bad length %u]" % length)
+    ptr = ctx.u8(cp + 2) - 1
+    pos = 0
+    if ptr < 4 or ((ptr - 4) & (hoplen - 1)) or ptr > length + 1:
+        ctx.w("[bad ptr %u]" % ctx.u8(cp + 2))
+    kind = flag & 0xF
+    if kind in (0, 1, 3):
+        ctx.w({0: "TSONLY", 1: "TS+ADDR", 3: "PRESPEC"}[kind])
+        sep = " "
+        pos = 4
+        while pos < length:
+            if ptr == pos:
+                sep = " ^ "
+            ctx.w("%s%u@%s" % (sep, ctx.u32(cp + pos + hoplen - 4),
+                               names.ip(ctx.bytes(cp + pos, 4)) if hoplen == 8 else ""))
+            sep = " "
+            pos += hoplen
+    else:
+        ctx.w("[bad ts type %d]" % kind)
+    ctx.w(" ^ " if ptr == pos else "")
+    if flag >> 4:
+        ctx.w(" [%u hops not recorded]} " % (flag >> 4))
+    else:
+        ctx.w("}")
+
+
+def _print_options(ctx: Ctx, cp: int, length: int) -> None:
+    sep = ""
+    while length > 0:
+        ctx.w(sep)
+        sep = ","
+        code = ctx.u8(cp)
+        ctx.w(tok(IP_OPTIONS, code, "unknown %u"))
+        if code in (0, 1):
+            optlen = 1
+        else:
+            optlen = ctx.u8(cp + 1)
+            if optlen < 2:
+                ctx.w(" [bad length %u]" % optlen)
+                return
+        if optlen > length:
+            ctx.w(" [bad length %u]" % optlen)
+            return
+        if code == 0:
+            return
+        if code == 68:
+            _print_ts(ctx, cp, optlen)
+        elif code in (7, 137, 131):
+            _print_route(ctx, cp, optlen)
+        elif code == 148:
+            if optlen < 4:
+                ctx.w(" [bad length %u]" % optlen)
+            else:
+                value = ctx.u16(cp + 2)
+                if value:
+                    ctx.w(" value %u" % value)
+        cp += optlen
+        length -= optlen
+
+
+def ip_print(ctx: Ctx, off: int, length: int) -> None:
+    """An IPv4 datagram at off; length is what the link layer says is left."""
+    ctx.proto = "ip"
+    o = ctx.opts
+    names = ctx.state.names
+    vhl = ctx.u8(off)
+    if vhl >> 4 != 4:
+        if vhl >> 4 == 6:
+            ctx.w("IP6, wrong link-layer encapsulation")
+        else:
+            ctx.w("IP%u" % (vhl >> 4))
+        ctx.w(" (invalid)")
+        return
+    if not o.ether:
+        ctx.w("IP ")
+    ctx.need(off, 20)
+    if length < 20:
+        ctx.w("truncated-ip %u" % length)
+        return
+    hlen = (vhl & 0xF) * 4
+    if hlen < 20:
+        ctx.w("bad-hlen %u" % hlen)
+        return
+    iplen = ctx.u16(off + 2)
+    if length < iplen:
+        ctx.w("truncated-ip - %u bytes missing! " % (iplen - length))
+    if iplen < hlen:
+        ctx.w("bad-len %u" % iplen)
+        return
+    ctx.push_end(off, iplen)
+    try:
+        _ip_body(ctx, off, hlen, iplen)
+    finally:
+        ctx.pop_end()
+
+
+def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
+    o = ctx.opts
+    names = ctx.state.names
+    paylen = iplen - hlen
+    frag = ctx.u16(off + 6)
+    proto = ctx.u8(off + 9)
+    if o.verbose:
+        tos = ctx.u8(off + 1)
+        ctx.w("(tos 0x%x" % tos)
+        ctx.w({0: "", 1: ",ECT(1)", 2: ",ECT(0)", 3: ",CE"}[tos & 3])
+        ttl = ctx.u8(off + 8)
+        if ttl >= 1:
+            ctx.w(", ttl %u" % ttl)
+        ctx.w(", id %u, offset %u, flags [%s], proto %s (%u)"
+              % (ctx.u16(off + 4), (frag & 0x1FFF) * 8, _frag_flags(frag),
+                 tok(IPPROTOS, proto, "unknown"), proto))
+        ctx.w(", length %u" % ctx.u16(off + 2))
+        if hlen > 20:
+            ctx.w(", options (")
+            _print_options(ctx, off + 20, hlen - 20)
+            ctx.w(")")
+        if ctx.have(off, hlen):
+            computed = in_cksum(ctx.data[off:off + hlen])
+            if computed != 0:
+                field = ctx.u16(off + 10)
+                ctx.w(", bad cksum %x (->%x)!" % (field, cksum_shouldbe(field, computed)))
+        ctx.w(")\n    ")
+    src = ctx.bytes(off + 12, 4)
+    dst = ctx.bytes(off + 16, 4)
+    if frag & 0x1FFF == 0:
+        if proto not in (6, 17, 132, 33):
+            ctx.w("%s > %s: " % (names.ip(src), names.ip(dst)))
+        net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF))
+        demux(ctx, proto, off + hlen, paylen, net)
+    else:
+        if o.quiet > 1:
+            return
+        ctx.w("%s > %s:" % (names.ip(src), names.ip(dst)))
+        pname = names.proto(proto) if not o.numeric else None
+        ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
+
+
+def demux(ctx: Ctx, proto: int, off: int, length: int, net: NetHdr) -> None:
+    """Hand a transport payload to its printer (shared by IPv4 and IPv6)."""
+    from . import icmp, icmp6, ip6, tcp, udp
+    if proto == 6:
+        tcp.tcp_print(ctx, off, length, net)
+    elif proto == 17:
+        udp.udp_print(ctx, off, length, net)
+    elif proto == 1 and net.version == 4:
+        icmp.icmp_print(ctx, off, length, net)
+    elif proto == 58 and net.version == 6:
+        icmp6.icmp6_print(ctx, off, length, net)
+    elif proto == 4:
+        ip_print(ctx, off, length)
+    elif proto == 41:
+        ip6.ip6_print(ctx, off, length)
+    elif proto == 59 and net.version == 6:
+        ctx.w("no next header")
+    else:
+        names = ctx.state.names
+        pname = names.proto(proto) if not ctx.opts.numeric else None
+        ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
+        ctx.w(" %u" % length)

@@ -1,0 +1,202 @@
+"""IPv6 (print-ip6.c) with hop-by-hop, destination, routing and fragment headers."""
+from __future__ import annotations
+
+from .core import Ctx, Truncated, tok
+from .ip import NetHdr, demux
+from .tables import IPPROTOS
+
+
+def _opts(ctx: Ctx, p: int, length: int) -> None:
+    i = 0
+    while i < length:
+        kind = ctx.u8(p + i)
+        if kind == 0:
+            ctx.w("(pad1)")
+            i += 1
+            continue
+        if i + 1 >= length:
+            raise Truncated()
+        optlen = ctx.u8(p + i + 1) + 2
+        if i + optlen > length:
+            raise Truncated()
+        if kind == 1:
+            ctx.w("(padn)")
+        elif kind == 5:
+            if optlen < 4:
+                ctx.w("(rtalert: trunc)")
+                raise Truncated()
+            if ctx.u8(p + i + 1) != 2:
+                ctx.w("(rtalert: invalid len %u)" % ctx.u8(p + i + 1))
+                raise Truncated()
+            ctx.w("(rtalert: 0x%04x) " % ctx.u16(p + i + 2))
+        elif kind == 0xC2:
+            if optlen < 6:
+                ctx.w("(jumbo: trunc)")
+                raise Truncated()
+            if ctx.u8(p + i + 1) != 4:
+                ctx.w("(jumbo: invalid len %u)" % ctx.u8(p + i + 1))
+                raise Truncated()
+            ctx.w("(jumbo: %u) " % ctx.u32(p + i + 2))
+        elif kind == 0xC9:
+            if optlen < 18:
+                ctx.w("(homeaddr: trunc)")
+                raise Truncated()
+            if ctx.u8(p + i + 1) < 16:
+                ctx.w("(homeaddr: invalid len %u)" % ctx.u8(p + i + 1))
+                raise Truncated()
+            ctx.w("(homeaddr: %s" % ctx.state.names.ip6(ctx.bytes(p + i + 2, 16)))
+            if ctx.u8(p + i + 1) > 16:
+                ctx.w(" ")
+                _opts(ctx, p + i + 18, optlen - 18)
+            ctx.w(")")
+        else:
+            ctx.w("(type %u: len=%u)" % (kind, ctx.u8(p + i + 1)))
+        i += optlen
+    ctx.w(" ")
+
+
+def _optproc(ctx: Ctx, p: int, name: str) -> int:
+    hlen = (ctx.u8(p + 1) + 1) << 3
+    ctx.need(p, hlen)
+    ctx.w(name + " ")
+    if ctx.opts.verbose:
+        _opts(ctx, p + 2, hlen - 2)
+    return hlen
+
+
+def _rt6(ctx: Ctx, p: int) -> int:
+    names = ctx.state.names
+    length = ctx.u8(p + 1)
+    rtype = ctx.u8(p + 2)
+    ctx.w("RT6 (len=%u, type=%u" % (length, rtype))
+    if rtype == 0:
+        ctx.w(" [Deprecated]")
+    segleft = ctx.u8(p + 3)
+    ctx.w(", segleft=%u" % segleft)
+    if rtype in (0, 2):
+        rsv = ctx.u32(p + 4)
+        if rsv or ctx.opts.verbose:
+            ctx.w(", rsv=0x%x" % rsv)
+        if length % 2 == 1:
+            ctx.w(" [invalid length %u]" % length)
+            ctx.w(" (invalid)")
+            return -1
+        a = p + 8
+        for i in range(length >> 1):
+            ctx.w(", [%u]%s" % (i, names.ip6(ctx.bytes(a, 16))))
+            a += 16
+        ctx.w(") ")
+        return (length + 1) << 3
+    if rtype == 4:
+        last = ctx.u8(p + 4)
+        ctx.w(", last-entry=%u" % last)
+        flags = ctx.u8(p + 5)
+        ctx.w(", flags=0x%x" % flags)
+        ctx.w(", tag=%x" % ctx.u16(p + 6))
+        if length % 2 == 1:
+            ctx.w(" (invalid)")
+            return -1
+        a = p + 8
+        for i in range(length >> 1):
+            ctx.w(", [%u]%s" % (i, names.ip6(ctx.bytes(a, 16))))
+            a += 16
+        ctx.w(") ")
+        return (length + 1) << 3
+    ctx.w(" (unknown type)")
+    ctx.w(" (invalid)")
+    return -1
+
+
+def ip6_print(ctx: Ctx, off: int, length: int) -> None:
+    ctx.proto = "ip6"
+    o = ctx.opts
+    names = ctx.state.names
+    ctx.need(off, 40)
+    if length < 40:
+        ctx.w("truncated-ip6 %u" % length)
+        return
+    if not o.ether:
+        ctx.w("IP6 ")
+    version = ctx.u8(off) >> 4
+    if version != 6:
+        ctx.w("version error: %u != 6" % version)
+        return
+    payload_len = ctx.u16(off + 4)
+    if payload_len != 0:
+        total = payload_len + 40
+        if length < total:
+            ctx.w("truncated-ip6 - %u bytes missing!" % (total - length))
+    else:
+        total = length
+    nh = ctx.u8(off + 6)
+    if o.verbose:
+        flow = ctx.u32(off)
+        ctx.w("(")
+        if flow & 0x0FF00000:
+            ctx.w("class 0x%02x, " % ((flow & 0x0FF00000) >> 20))
+        if flow & 0x000FFFFF:
+            ctx.w("flowlabel 0x%05x, " % (flow & 0x000FFFFF))
+        ctx.w("hlim %u, next-header %s (%u) payload length: %u) "
+              % (ctx.u8(off + 7), tok(IPPROTOS, nh, "unknown"), nh, payload_len))
+    ctx.push_end(off, total)
+    try:
+        _walk(ctx, off, total, nh)
+    finally:
+        ctx.pop_end()
+
+
+def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
+    names = ctx.state.names
+    src = ctx.bytes(off + 8, 16)
+    dst = ctx.bytes(off + 24, 16)
+    cp = off
+    advance = 40
+    fragmented = False
+    ck_dst = None
+    while cp < ctx.end and advance > 0:
+        if length < advance:
+            raise Truncated()
+        cp += advance
+        length -= advance
+        if cp == off + 40 and nh not in (6, 17, 33, 132):
+            ctx.w("%s > %s: " % (names.ip6(src), names.ip6(dst)))
+        if nh == 0:
+            ctx.proto = "hbhopt"
+            advance = _optproc(ctx, cp, "HBH")
+            nh = ctx.u8(cp)
+        elif nh == 60:
+            ctx.proto = "dstopt"
+            advance = _optproc(ctx, cp, "DSTOPT")
+            nh = ctx.u8(cp)
+        elif nh == 44:
+            ctx.proto = "frag6"
+            offlg = ctx.u16(cp + 2)
+            remain = 40 + ctx.u16(off + 4) - (cp - off) - 8
+            if ctx.opts.verbose:
+                ctx.w("frag (0x%08x:%u|%u)" % (ctx.u32(cp + 4), offlg & 0xFFF8, remain))
+            else:
+                ctx.w("frag (%u|%u)" % (offlg & 0xFFF8, remain))
+            if offlg & 0xFFF8:
+                return
+            ctx.w(" ")
+            advance = 8
+            if ctx.end <= cp + advance:
+                return
+            nh = ctx.u8(cp)
+            fragmented = True
+        elif nh == 43:
+            ctx.proto = "rt6"
+            ctx.need(cp, 1)
+            if ck_dst is None and ctx.u8(cp + 2) in (0, 2) and ctx.u8(cp + 1) % 2 == 0:
+                n = ctx.u8(cp + 1) >> 1
+                if n and ctx.have(cp + 8, 16 * n):
+                    ck_dst = ctx.bytes(cp + 8 + 16 * (n - 1), 16)
+            advance = _rt6(ctx, cp)
+            if advance < 0:
+                return
+            nh = ctx.u8(cp)
+        else:
+            net = NetHdr(6, src, dst, cp == off + 40, fragmented, ck_dst)
+            demux(ctx, nh, cp, length, net)
+            return
+        ctx.proto = "ip6"

@@ -1,0 +1,251 @@
+"""TCP (print-tcp.c): flags, relative sequence numbers per connection, options, payload hints."""
+from __future__ import annotations
+
+import struct
+
+from .core import Ctx, cksum_shouldbe, in_cksum, tok
+from .text import HTTP_CMDS, RTSP_CMDS, ssh_print, txtproto_print
+
+TCP_FLAGS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."), (0x20, "U"),
+             (0x40, "E"), (0x80, "W"))
+TCP_OPTIONS = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack", 6: "echo",
+               7: "echoreply", 8: "TS", 11: "cc", 12: "ccnew", 13: "ccecho", 19: "md5",
+               20: "scps", 28: "uto", 29: "tcp-ao", 30: "mptcp", 34: "tfo", 254: "exp"}
+
+
+def flag_text(flags: int) -> str:
+    return "".join(name for bit, name in TCP_FLAGS if flags & bit) or "none"
+
+
+def pseudo_sum(net, length: int, proto: int) -> int:
+    """The pseudo-header's contribution to the checksum (un-complemented 32-bit sum)."""
+    dst = net.ck_dst or net.dst
+    if net.version == 4:
+        hdr = net.src + dst + struct.pack(">BBH", 0, proto, length & 0xFFFF)
+    else:
+        hdr = net.src + dst + struct.pack(">IxxxB", length, proto)
+    return sum(struct.unpack(">%dH" % (len(hdr) // 2), hdr))
+
+
+def transport_cksum(ctx: Ctx, off: int, length: int, net, proto: int) -> int:
+    return in_cksum(ctx.data[off:off + length], pseudo_sum(net, length, proto))
+
+
+def _addr(ctx: Ctx, net, raw: bytes) -> str:
+    names = ctx.state.names
+    return names.ip(raw) if net.version == 4 else names.ip6(raw)
+
+
+def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
+    ctx.proto = "tcp"
+    o = ctx.opts
+    names = ctx.state.names
+    if not ctx.have(off + 2, 2):
+        ctx.w("%s > %s:" % (_addr(ctx, net, net.src), _addr(ctx, net, net.dst)))
+        ctx.w(" [|tcp]")
+        return
+    sport = ctx.u16(off)
+    dport = ctx.u16(off + 2)
+    if net.direct:
+        ctx.w("%s.%s > %s.%s: " % (_addr(ctx, net, net.src), names.tcpport(sport),
+                                   _addr(ctx, net, net.dst), names.tcpport(dport)))
+    else:
+        ctx.w("%s > %s: " % (names.tcpport(sport), names.tcpport(dport)))
+    ctx.need(off, 20)
+    hlen = (ctx.u8(off + 12) >> 4) * 4
+    if hlen < 20:
+        ctx.w(" tcp %u [bad hdr length %u - too short, < 20]" % (length - hlen, hlen))
+        return
+    seq = ctx.u32(off + 4)
+    ack = ctx.u32(off + 8)
+    win = ctx.u16(off + 14)
+    urp = ctx.u16(off + 18)
+    if o.quiet:
+        ctx.w("tcp %u" % (length - hlen))
+        if hlen > length:
+            ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
+        return
+    flags = ctx.u8(off + 13)
+    ctx.w("Flags [%s]" % flag_text(flags))
+    rev = False
+    thseq = thack = 0
+    if not o.absolute_seq and flags & 0x10:
+        table = ctx.state.tcp_seq
+        if net.src > net.dst:
+            rev = True
+            key = (net.version, net.dst, net.src, (dport << 16) | sport)
+        else:
+            key = (net.version, net.src, net.dst, (sport << 16) | dport)
+        entry = table.get(key)
+        if entry is None or flags & 0x02:
+            entry = [ack - 1, seq] if rev else [seq, ack - 1]
+            table[key] = entry
+        else:
+            if rev:
+                seq = (seq - entry[1]) & 0xFFFFFFFF
+                ack = (ack - entry[0]) & 0xFFFFFFFF
+            else:
+                seq = (seq - entry[0]) & 0xFFFFFFFF
+                ack = (ack - entry[1]) & 0xFFFFFFFF
+        thseq, thack = entry
+    if hlen > length:
+        ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
+        return
+    if o.verbose and not net.fragmented:
+        if ctx.have(off, length):
+            computed = transport_cksum(ctx, off, length, net, 6)
+            field = ctx.u16(off + 16)
+            ctx.w(", cksum 0x%04x" % field)
+            if computed != 0:
+                ctx.w(" (incorrect -> 0x%04x)" % cksum_shouldbe(field, computed))
+            else:
+                ctx.w(" (correct)")
+    length -= hlen
+    if o.verbose > 1 or length > 0 or flags & 0x07:
+        ctx.w(", seq %u" % seq)
+        if length > 0:
+            ctx.w(":%u" % ((seq + length) & 0xFFFFFFFF))
+    if flags & 0x10:
+        ctx.w(", ack %u" % ack)
+    ctx.w(", win %u" % win)
+    if flags & 0x20:
+        ctx.w(", urg %u" % urp)
+    if hlen > 20:
+        _options(ctx, off + 20, hlen - 20, rev, thseq, thack)
+    ctx.w(", length %u" % length)
+    if length <= 0:
+        return
+    p = off + hlen
+    if flags & 0x04 and o.verbose:
+        _rst_data(ctx, p, length)
+        return
+    _payload(ctx, p, length, sport, dport)
+
+
+def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) -> None:
+    ctx.w(", options [")
+    first = True
+    while hlen > 0:
+        if not first:
+            ctx.w(",")
+        first = False
+        opt = ctx.u8(cp)
+        cp += 1
+        if opt in (0, 1):
+            optlen = 1
+        else:
+            optlen = ctx.u8(cp)
+            cp += 1
+            if optlen < 2 or optlen > hlen:
+                ctx.w("[bad opt]")
+                return
+            hlen -= 1
+        hlen -= 1
+        datalen = 0
+        ctx.w(tok(TCP_OPTIONS, opt, "unknown-%u"))
+
+        def lencheck(n: int) -> bool:
+            if n > hlen:
+                return False
+            ctx.need(cp, n)
+            return True
+
+        if opt == 2:
+            datalen = 2
+            if not lencheck(2):
+                ctx.w("[bad opt]")
+                return
+            ctx.w(" %u" % ctx.u16(cp))
+        elif opt == 3:
+            datalen = 1
+            if not lencheck(1):
+                ctx.w("[bad opt]")
+                return
+            ctx.w(" %u" % ctx.u8(cp))
+        elif opt == 5:
+            datalen = optlen - 2
+            if datalen % 8:
+                ctx.w(" invalid sack")
+            else:
+                ctx.w(" %u " % (datalen // 8))
+                for i in range(0, datalen, 8):
+                    if not lencheck(i + 8):
+                        ctx.w("[bad opt]")
+                        return
+                    s = ctx.u32(cp + i)
+                    e = ctx.u32(cp + i + 4)
+                    base = thseq if rev else thack
+                    ctx.w("{%u:%u}" % ((s - base) & 0xFFFFFFFF, (e - base) & 0xFFFFFFFF))
+        elif opt in (11, 12, 13):
+            datalen = 4
+            if not lencheck(4):
+                ctx.w("[bad opt]")
+                return
+            ctx.w(" %u" % ctx.u32(cp))
+        elif opt == 8:
+            datalen = 8
+            if not lencheck(8):
+                ctx.w("[bad opt]")
+                return
+            ctx.w(" val %u ecr %u" % (ctx.u32(cp), ctx.u32(cp + 4)))
+        elif opt == 28:
+            datalen = 2
+            if not lencheck(2):
+                ctx.w("[bad opt]")
+                return
+            uto = ctx.u16(cp)
+            ctx.w(" 0x%x" % uto)
+            ctx.w(" %u" % ((uto >> 1) * 60 if uto & 1 else uto >> 1))
+        elif opt in (0, 1):
+            datalen = 0
+        else:
+            datalen = optlen - 2
+            if datalen:
+                ctx.w(" 0x")
+            for i in range(datalen):
+                if not lencheck(i + 1):
+                    ctx.w("[bad opt]")
+                    return
+                ctx.w("%02x" % ctx.u8(cp + i))
+        cp += datalen
+        hlen -= datalen
+        datalen += 1 if opt in (0, 1) else 2
+        if datalen != optlen:
+            ctx.w("[len %d]" % optlen)
+        if opt == 0:
+            break
+    ctx.w("]")
+
+
+def _rst_data(ctx: Ctx, p: int, length: int) -> None:
+    ctx.w(" [RST")
+    if length > 30:
+        length = 30
+        ctx.w("+")
+    ctx.w(" ")
+    for i in range(length):
+        c = ctx.u8(p + i)
+        ctx.w(chr(c) if 0x20 <= c < 0x7F else ("M-" if c & 0x80 else "") + "^" + chr((c & 0x7F) ^ 0x40)
+              if not (0x20 <= (c & 0x7F) < 0x7F) else "M-" + chr(c & 0x7F))
+    ctx.w("]")
+
+
+def _payload(ctx: Ctx, p: int, length: int, sport: int, dport: int) -> None:
+    ports = (sport, dport)
+    if 22 in ports:
+        ssh_print(ctx, p, length)
+    elif 21 in ports:
+        ctx.w(": ")
+        txtproto_print(ctx, p, length, None, "ftp")
+    elif 25 in ports:
+        ctx.w(": ")
+        txtproto_print(ctx, p, length, None, "smtp")
+    elif 80 in ports or 8080 in ports:
+        ctx.w(": ")
+        txtproto_print(ctx, p, length, HTTP_CMDS, "http")
+    elif 554 in ports or 8554 in ports:
+        ctx.w(": ")
+        txtproto_print(ctx, p, length, RTSP_CMDS, "rtsp")
+    elif 53 in ports:
+        from . import dns
+        dns.domain_print(ctx, p, length, over_tcp=True, mdns=False)
