@@ -65,8 +65,9 @@ def run(opts: dict, expr: str) -> int:
         prog = compile_filter(expr, linktype.dlt, snaplen, not opts["no_optimize"],
                               netmask=ipv4_netmask(iface))
         if opts["kernel_filter"]:
+            # the VM still checks what the kernel passes: packets queued before the attach
+            # were not filtered, and only matching packets reach us after it
             _attach_in_kernel(source, prog)
-            prog = None
         sink = _make_sink(opts, linktype.dlt, snaplen, "micro")
         printing = opts["write_file"] is None and not opts["count_only"]
         if printing and not opts["verbose"]:
