@@ -45,6 +45,7 @@ SKF_LL_OFF = -0x200000
 _STACK_SLOT = 1            # slots 1..8: stack frames by depth
 _CODE_SLOT = 15            # code addresses (lddw func): slot 15, offset = pc
 _FIRST_DYNAMIC_SLOT = 16
+_STACK_TOP = (_STACK_SLOT << 32) + STACK_SIZE
 
 
 class VMError(Exception):
@@ -109,7 +110,8 @@ class SkBuff:
     gso_size: int = 0
     network_offset: int = 0
 
-    def context(self, wirelen: int) -> "SkbContext":
+    def field_values(self, wirelen: int) -> dict[int, int]:
+        """The readable 4-byte slots (offset -> value as the program reads it), cb excepted."""
         values = {0: self.len if self.len is not None else wirelen, 4: self.pkt_type,
                   8: self.mark, 12: self.queue_mapping,
                   16: int.from_bytes((self.protocol & 0xFFFF).to_bytes(2, "big"), "little"),
@@ -118,11 +120,14 @@ class SkBuff:
                   32: self.priority, 36: self.ingress_ifindex, 40: self.ifindex,
                   44: self.tc_index, 68: self.hash, 84: self.napi_id, 164: self.gso_segs,
                   176: self.gso_size}
+        return {off: value & ((1 << (8 * _SKB_FIELD_SIZE[off])) - 1)
+                for off, value in values.items()}
+
+    def cb_bytes(self) -> bytearray:
         cb = bytearray(20)
         for i, value in enumerate(self.cb[:5]):
             struct.pack_into("<I", cb, 4 * i, value & M32)
-        return SkbContext({off: value & ((1 << (8 * _SKB_FIELD_SIZE[off])) - 1)
-                           for off, value in values.items()}, cb)
+        return cb
 
 
 # Readable __sk_buff fields of a socket filter (net/core/filter.c, sk_filter_is_valid_access)
@@ -136,11 +141,18 @@ _SKB_CB = (48, 68)                 # cb[5]: plain memory, the only writable part
 
 class SkbContext:
     """The program's view of ``struct __sk_buff`` (a special region: loads go through here)."""
-    __slots__ = ("values", "cb")
+    __slots__ = ("skb", "wirelen", "_values", "_cb")
 
-    def __init__(self, values: dict[int, int], cb: bytearray):
-        self.values = values
-        self.cb = cb
+    def __init__(self, skb: SkBuff, wirelen: int):
+        self.skb = skb
+        self.wirelen = wirelen
+        self._values = self._cb = None          # built on first use
+
+    @property
+    def cb(self) -> bytearray:
+        if self._cb is None:
+            self._cb = self.skb.cb_bytes()
+        return self._cb
 
     def read(self, off: int, size: int) -> int | None:
         if size > 4 or off % size:
@@ -148,7 +160,9 @@ class SkbContext:
         base = off & ~3
         if _SKB_CB[0] <= base < _SKB_CB[1]:
             return int.from_bytes(self.cb[off - 48:off - 48 + size], "little")
-        value = self.values.get(base)
+        if self._values is None:
+            self._values = self.skb.field_values(self.wirelen)
+        value = self._values.get(base)
         if value is None:
             return None
         if size < _SKB_FIELD_SIZE[base]:
@@ -164,6 +178,9 @@ class SkbContext:
 
 # ---------------------------------------------------------------------------------------------
 # Memory regions and the per-run state
+
+_DEFAULT_SKB = SkBuff()
+
 
 class Region:
     """Addressable memory: a buffer, or a ``special`` object that mediates every access."""
@@ -215,12 +232,18 @@ def _make_store(size: int):
     return store
 
 
+_RNG = random.Random()
+
+
 class State:
     """Everything one run of a program touches; helpers receive it as their first argument."""
+    __slots__ = ("loaded", "regions", "next_slot", "packet", "net_offset", "maps", "map_addrs",
+                 "helpers", "trace", "rng", "clock", "frames", "pc", "ctx_addr")
 
     def __init__(self, loaded: "Loaded", packet, maps, helpers, trace, rng, clock):
         self.loaded = loaded
-        self.regions: dict[int, Region] = {}
+        self.regions: dict[int, Region] = {
+            _STACK_SLOT: Region(bytearray(STACK_SIZE), True, "stack")}
         self.next_slot = _FIRST_DYNAMIC_SLOT
         self.packet = packet
         self.net_offset = 0
@@ -228,12 +251,11 @@ class State:
         self.map_addrs: dict[int, int] = {}
         self.helpers = helpers
         self.trace = trace if trace is not None else []
-        self.rng = rng if rng is not None else random.Random()
+        self.rng = rng if rng is not None else _RNG
         self.clock = clock
         self.frames: list[tuple] = []
         self.pc = 0
         self.ctx_addr = -1
-        self.regions[_STACK_SLOT] = Region(bytearray(STACK_SIZE), True, "stack")
 
     # -- memory ------------------------------------------------------------------------------
     ld1, ld2, ld4, ld8 = (_make_load(n) for n in (1, 2, 4, 8))
@@ -553,7 +575,13 @@ def _insn_code(pc: int, insn: ebpf.Insn, form: ebpf.Form,
     if syntax in ("ldabs", "ldind"):
         size = _SIZE_BYTES[insn.opcode & 0x18]
         if syntax == "ldabs":
-            return [f"r[0] = m.ld_abs({insn.imm}, {size})"], False
+            k = insn.imm
+            if k < 0:
+                return [f"r[0] = m.ld_abs({k}, {size})"], False
+            load = {1: f"p[{k}]", 2: f"(p[{k}] << 8) | p[{k + 1}]",
+                    4: f"int.from_bytes(p[{k}:{k + 4}], 'big')"}[size]
+            return ["p = m.packet", f"if len(p) < {k + size}: raise _Drop",
+                    f"r[0] = {load}"], False
         off = f"((({s} + {insn.imm}) & {_W32}) ^ 0x80000000) - 0x80000000"
         return [f"r[0] = m.ld_abs({off}, {size})"], False
     if syntax == "lddw":
@@ -686,16 +714,18 @@ class Loaded:
             budget: int = 1_000_000, skb: SkBuff | None = None, trace: list | None = None,
             rng=None, clock=monotonic_ns) -> int:
         """Run as a socket filter: r1 = ``struct __sk_buff``; returns r0 as unsigned 32-bit."""
-        packet = bytes(packet)
+        if type(packet) is not bytes:
+            packet = bytes(packet)
         wire = len(packet) if wirelen is None else wirelen
         state = State(self, packet, maps, _helper_table(helpers), trace, rng, clock)
-        skb = skb or SkBuff()
+        skb = skb or _DEFAULT_SKB
         state.net_offset = skb.network_offset
-        ctx = state.expose(b"", "context", special=skb.context(wire), size=SKB_SIZE)
+        ctx = (_FIRST_DYNAMIC_SLOT << 32)
+        state.regions[_FIRST_DYNAMIC_SLOT] = Region(b"", True, "context", SkbContext(skb, wire),
+                                                    None, SKB_SIZE)
+        state.next_slot = _FIRST_DYNAMIC_SLOT + 1
         state.ctx_addr = ctx
-        regs = [0] * 11
-        regs[1] = ctx
-        regs[10] = (_STACK_SLOT << 32) + STACK_SIZE
+        regs = [0, ctx, 0, 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
         return self._execute(state, regs, budget) & M32
 
     def run_raw(self, mem=b"", *, maps=None, helpers=None, budget: int = 1_000_000,
@@ -704,10 +734,7 @@ class Loaded:
         the full 64-bit r0.  Legacy packet loads read ``mem``."""
         buf = bytearray(mem)
         state = State(self, bytes(buf), maps, _helper_table(helpers), trace, rng, clock)
-        regs = [0] * 11
-        regs[1] = state.expose(buf, "memory")
-        regs[2] = len(buf)
-        regs[10] = (_STACK_SLOT << 32) + STACK_SIZE
+        regs = [0, state.expose(buf, "memory"), len(buf), 0, 0, 0, 0, 0, 0, 0, _STACK_TOP]
         return self._execute(state, regs, budget)
 
 
