@@ -15,6 +15,7 @@ import io
 import mmap
 import os
 import stat
+import struct
 import sys
 
 __all__ = ["CaptureError", "Source", "open_offline", "linktype_to_dlt", "dlt_to_linktype",
@@ -79,6 +80,144 @@ def adjust_snaplen(dlt: int, snaplen: int) -> int:
     if snaplen == 0 or snaplen > INT_MAX:
         return max_snaplen_for_dlt(dlt)
     return snaplen
+
+
+# -- pseudo-headers in the writer's byte order -----------------------------------------------------
+# A few link types start with fields in the byte order of the host that captured them. Reading a
+# file written on a host of the other byte order, libpcap turns those fields round; so do we.
+
+DLT_PFLOG, DLT_LINUX_SLL, DLT_LINUX_SLL2 = 117, 113, 276
+DLT_USB_LINUX, DLT_USB_LINUX_MMAPPED, DLT_NFLOG = 189, 220, 239
+SLL_P_CAN, SLL_P_CANFD = 0x000C, 0x000D
+SWAPPED_PSEUDO_HEADERS = frozenset({DLT_PFLOG, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_USB_LINUX,
+                                    DLT_USB_LINUX_MMAPPED, DLT_NFLOG})
+
+
+def _flip(buf: bytearray, off: int, size: int) -> None:
+    buf[off:off + size] = buf[off:off + size][::-1]
+
+
+def _swap_pflog(buf: bytearray, wirelen: int) -> None:
+    # uid, pid, rule_uid, rule_pid: 32-bit fields at 44..60, each only if the header's own
+    # length byte and both lengths cover it
+    for off in (44, 48, 52, 56):
+        end = off + 4
+        if len(buf) < end or wirelen < end or buf[0] < end:
+            return
+        _flip(buf, off, 4)
+
+
+def _swap_sll_can(buf: bytearray, wirelen: int, hdrlen: int, proto_at: int) -> None:
+    if len(buf) < hdrlen or wirelen < hdrlen:
+        return
+    if int.from_bytes(buf[proto_at:proto_at + 2], "big") not in (SLL_P_CAN, SLL_P_CANFD):
+        return
+    if len(buf) < hdrlen + 4 or wirelen < hdrlen + 4:
+        return
+    _flip(buf, hdrlen, 4)   # the SocketCAN ID
+
+
+def _swap_usb(buf: bytearray, mmapped: bool) -> None:
+    caplen = len(buf)
+    # (offset, size) of each host-order field, in order; stop at the first not captured
+    fields = [(0, 8), (12, 2), (16, 8), (24, 4), (28, 4), (32, 4), (36, 4)]
+    isochronous = caplen > 9 and buf[9] == 0
+    if isochronous:
+        fields += [(40, 4), (44, 4)]
+    if mmapped:
+        fields += [(48, 4), (52, 4), (56, 4), (60, 4)]
+    for off, size in fields:
+        if caplen < off + size:
+            return
+        _flip(buf, off, size)
+    if mmapped and isochronous:
+        ndesc = int.from_bytes(buf[60:64], sys.byteorder)
+        off = 64
+        for _ in range(ndesc):
+            for field in (0, 4, 8):
+                if caplen < off + field + 4:
+                    return
+                _flip(buf, off + field, 4)
+            off += 16
+
+
+def _swap_nflog(buf: bytearray, wirelen: int) -> None:
+    caplen = len(buf)
+    if caplen < 4 or wirelen < 4 or buf[1] != 0:
+        return
+    pos, caplen, wirelen = 4, caplen - 4, wirelen - 4
+    while caplen >= 4:
+        _flip(buf, pos, 2)          # tlv_length
+        _flip(buf, pos + 2, 2)      # tlv_type
+        size = int.from_bytes(buf[pos:pos + 2], sys.byteorder)
+        size = (size + 3) & ~3
+        if size < 4 or caplen < size or wirelen < size:
+            return
+        pos, caplen, wirelen = pos + size, caplen - size, wirelen - size
+
+
+def swap_pseudo_header(dlt: int, data: bytes, wirelen: int) -> bytes:
+    """`data` of link type `dlt`, captured on a host of the other byte order, with its
+    host-order pseudo-header fields turned into this host's order (libpcap's
+    swap_pseudo_headers)."""
+    buf = bytearray(data)
+    if dlt == DLT_PFLOG:
+        _swap_pflog(buf, wirelen)
+    elif dlt == DLT_LINUX_SLL:
+        _swap_sll_can(buf, wirelen, 16, 14)
+    elif dlt == DLT_LINUX_SLL2:
+        _swap_sll_can(buf, wirelen, 20, 0)
+    elif dlt in (DLT_USB_LINUX, DLT_USB_LINUX_MMAPPED):
+        _swap_usb(buf, dlt == DLT_USB_LINUX_MMAPPED)
+    elif dlt == DLT_NFLOG:
+        _swap_nflog(buf, wirelen)
+    return bytes(buf)
+
+
+NATIVE_ORDER = "<" if sys.byteorder == "little" else ">"
+_USB_MMAPPED = struct.Struct("=QBBBBHBBqiiIIiiiiII")   # the 64-byte mmapped USB header
+
+
+def _fix_usb_mmapped_length(data: bytes, wirelen: int) -> int:
+    """The wire length libpcap reports for a memory-mapped Linux USB packet: older libpcaps
+    computed it wrongly for completed incoming isochronous transfers (fix_linux_usb_mmapped_
+    length)."""
+    caplen = len(data)
+    if caplen < 64:
+        return wirelen
+    (_id, event, xfer, endpoint, _dev, _bus, _setup, data_flag, _sec, _usec, _status, urb_len,
+     _data_len, _err, _numdesc, _interval, _start, _flags, ndesc) = _USB_MMAPPED.unpack_from(data)
+    if (data_flag or xfer != 0 or event != 0x43 or not endpoint & 0x80
+            or wirelen != 64 + ndesc * 16 + urb_len):
+        return wirelen
+    end = 0
+    left = caplen - 64
+    for i in range(ndesc):
+        if left < 16:
+            break
+        _st, off, length = struct.unpack_from("=iII", data, 64 + 16 * i)
+        if length:
+            end = max(end, (off + length) & 0xFFFFFFFF)
+        left -= 16
+    total = (64 + ndesc * 16 + end) & 0xFFFFFFFF
+    if total >= caplen:
+        wirelen = total
+    return max(wirelen, caplen)
+
+
+def needs_post_process(dlt: int, order: str) -> bool:
+    return dlt == DLT_USB_LINUX_MMAPPED or (order != NATIVE_ORDER
+                                             and dlt in SWAPPED_PSEUDO_HEADERS)
+
+
+def post_process(dlt: int, order: str, data: bytes, wirelen: int) -> tuple[bytes, int]:
+    """What libpcap does to a packet after reading it (pcap_post_process): turn round a
+    pseudo-header written in the other byte order, mend old USB wire lengths."""
+    if order != NATIVE_ORDER and dlt in SWAPPED_PSEUDO_HEADERS:
+        data = swap_pseudo_header(dlt, data, wirelen)
+    if dlt == DLT_USB_LINUX_MMAPPED:
+        wirelen = _fix_usb_mmapped_length(data, wirelen)
+    return data, wirelen
 
 
 # -- byte input ------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import struct
 
 from ..packet import Packet
-from . import CaptureError, Source, adjust_snaplen, linktype_to_dlt, max_snaplen_for_dlt
+from . import (CaptureError, Source, adjust_snaplen, linktype_to_dlt, max_snaplen_for_dlt,
+               needs_post_process, post_process)
 
 # magic as it appears in the file -> (byte order, nanosecond stamps, record header size)
 MAGICS = {
@@ -88,6 +89,17 @@ class PcapSource(Source):
         if self._started:
             raise ValueError("a capture file can be iterated only once")
         self._started = True
+        if needs_post_process(self.linktype, self.byteorder):
+            return self._post_processed(self._records())
+        return self._records()
+
+    def _post_processed(self, records):
+        dlt, order = self.linktype, self.byteorder
+        for pkt in records:
+            data, wirelen = post_process(dlt, order, pkt.data, pkt.wirelen)
+            yield pkt._replace(data=data, wirelen=wirelen)
+
+    def _records(self):
         inp = self._in
         unpack = self._rec.unpack_from
         hdrsize = self._hdrsize

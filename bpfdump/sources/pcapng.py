@@ -16,7 +16,8 @@ import struct
 from dataclasses import dataclass, field
 
 from ..packet import Packet
-from . import CaptureError, Source, adjust_snaplen, linktype_to_dlt, max_snaplen_for_dlt
+from . import (CaptureError, Source, adjust_snaplen, linktype_to_dlt, max_snaplen_for_dlt,
+               needs_post_process, post_process)
 
 SHB_MAGIC = bytes.fromhex("0a0d0d0a")
 BT_SHB = 0x0A0D0D0A
@@ -317,9 +318,13 @@ class PcapngSource(Source):
         snap = adjust_snaplen(dlt, snaplen)
         iface = Interface(dlt, snap, tsresol, tsoffset, len(self.sections) - 1, opts)
         self.interfaces.append(iface)
-        # fast form for the packet loop: ts = t * mult + off_ns when mult, else the long way
+        # fast form for the packet loop: ts = t * mult + off_ns when mult, else the long way;
+        # packets libpcap post-processes (pseudo-headers in the other byte order, USB lengths)
+        # go the careful way: their hot-loop snapshot length is -1
         mult = NS // tsresol if NS % tsresol == 0 else 0
-        self._ifaces.append((dlt, snap, mult, tsresol, tsoffset * NS, len(self.interfaces) - 1))
+        post = order if needs_post_process(dlt, order) else None
+        self._ifaces.append((dlt, -1 if post else snap, mult, tsresol, tsoffset * NS,
+                             len(self.interfaces) - 1, snap, post))
         limit = 8 + 20 + max_snaplen_for_dlt(dlt) + 131072 + 4
         if limit > self._max_block:
             self._max_block = limit
@@ -361,7 +366,7 @@ class PcapngSource(Source):
                 if ifid >= nif or caplen > total - 32:
                     relook = True
                     break
-                dlt, snap, mult, res, offns, index = ifaces[ifid]
+                dlt, snap, mult, res, offns, index, _, _ = ifaces[ifid]
                 if caplen > snap:
                     relook = True
                     break
@@ -409,7 +414,7 @@ class PcapngSource(Source):
             wirelen = self._u32.unpack_from(buf, pos + 8)[0]
             caplen = wirelen
             if self._ifaces:
-                caplen = min(wirelen, self._ifaces[0][1])
+                caplen = min(wirelen, self._ifaces[0][6])
             data_at = pos + 12
         elif btype == BT_IDB:
             self._add_interface(pos, total)
@@ -421,7 +426,7 @@ class PcapngSource(Source):
         if ifid >= len(self._ifaces):
             raise self._error(f"a packet arrived on interface {ifid}, but there's no Interface "
                               f"Description Block for that interface", self._in.offset(pos))
-        dlt, snap, mult, res, offns, index = self._ifaces[ifid]
+        dlt, _, mult, res, offns, index, snap, post = self._ifaces[ifid]
         if caplen > snap:
             raise self._error(f"invalid packet capture length {caplen}, bigger than snaplen "
                               f"of {snap}", self._in.offset(pos))
@@ -431,5 +436,7 @@ class PcapngSource(Source):
             ts = t * mult + offns
         else:
             ts = (t // res) * NS + (t % res) * NS // res + offns
-        return tuple.__new__(Packet, (ts, wirelen, bytes(buf[data_at:data_at + caplen]), dlt,
-                                      index)), nxt
+        data = bytes(buf[data_at:data_at + caplen])
+        if post:
+            data, wirelen = post_process(dlt, post, data, wirelen)
+        return tuple.__new__(Packet, (ts, wirelen, data, dlt, index)), nxt
