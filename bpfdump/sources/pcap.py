@@ -77,7 +77,9 @@ class PcapSource(Source):
         if hdrsize == 24 and self.linktype == DLT_EN10MB:
             self.snaplen = min(self.snaplen + 14, 0x7FFFFFFF)
         self.precision = "nano" if nano else "micro"
-        self._rec = struct.Struct(order + "iIII" + ("IHBB" if hdrsize == 24 else ""))
+        # the first 16 bytes of a record header; Kuznetzov's 8 more (ifindex, protocol,
+        # packet type, padding) are skipped
+        self._rec = struct.Struct(order + "iIII")
         self._hdrsize = hdrsize
         self._order = _lengths_order(major, minor)
         self._start = pos + FILE_HEADER_LEN
@@ -118,8 +120,7 @@ class PcapSource(Source):
             end = inp.end
             need = hdrsize
             while pos + hdrsize <= end:
-                rec = unpack(buf, pos)
-                sec, frac, caplen, wirelen = rec[0], rec[1], rec[2], rec[3]
+                sec, frac, caplen, wirelen = unpack(buf, pos)
                 take = caplen
                 if caplen > limit:
                     caplen, wirelen, take = self._check(pos, caplen, wirelen, snap, maxcap)
