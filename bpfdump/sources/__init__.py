@@ -286,7 +286,11 @@ class _Input:
         have = len(rest)
         want = max(need, self.CHUNK)
         while have < need or (have < want and len(parts) == 1):
-            chunk = self._read(want - have)
+            try:
+                chunk = self._read(want - have)
+            except OSError as exc:
+                raise CaptureError(f"error reading dump file: {exc.strerror or exc}",
+                                   self.base + have, self.path) from None
             if not chunk:
                 self.eof = True
                 break

@@ -498,6 +498,35 @@ def test_truncated_last_record_yields_what_came_first():
     assert "(file offset" in str(info.value)
 
 
+class Failing(io.RawIOBase):
+    """A stream whose reads fail after `ok` bytes (a disk or pipe error)."""
+
+    def __init__(self, data, ok):
+        self._data, self._pos, self._ok = data, 0, ok
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if self._pos >= self._ok:
+            raise OSError(5, "Input/output error")
+        n = min(len(b), self._ok - self._pos)
+        b[:n] = self._data[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+def test_read_error_is_capture_error():
+    data = (PCAPS / "sample.pcap").read_bytes()
+    stream = io.BufferedReader(Failing(data, 5000), buffer_size=256)
+    got = []
+    with pytest.raises(CaptureError) as info:
+        for pkt in open_offline(stream):
+            got.append(pkt)
+    assert info.value.message == "error reading dump file: Input/output error"
+    assert 0 < len(got) < 100
+
+
 def test_missing_file_is_oserror():
     with pytest.raises(FileNotFoundError):
         open_offline("/nonexistent/capture.pcap")
