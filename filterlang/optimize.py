@@ -793,7 +793,10 @@ def _reorder_chains(order: list[Block], vals: _Values, flow: _Flow,
     if not vals.pure_loads:
         return False
     changed = False
+    relinked: set[int] = set()       # blocks whose predecessors' links changed this round
     for chain, same in _chains(order):
+        if chain[0].uid in relinked:
+            continue
         other = "jf" if same == "jt" else "jt"
         target = getattr(chain[0], same)
         exit_block = getattr(chain[-1], other)
@@ -834,8 +837,8 @@ def _reorder_chains(order: list[Block], vals: _Values, flow: _Flow,
         for i, block in enumerate(permuted):
             setattr(block, same, target)
             setattr(block, other, permuted[i + 1] if i + 1 < len(permuted) else exit_block)
+        relinked.add(exit_block.uid)
         changed = True
-        return changed      # the analysis is stale now
     return changed
 
 
