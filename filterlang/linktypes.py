@@ -16,7 +16,7 @@ class Layout:
     ``kind`` names how the network-layer protocol is recognised:
       "ether"  Ethertype / 802.3 length field at ``off_linktype`` (with 802.2 LLC handling)
       "sll"    Linux cooked v1: protocol at ``off_linktype``, ARPHRD-dependent LLC handling
-      "sll2"   Linux cooked v2: protocol at ``off_linktype``
+      "sll2"   Linux cooked v2: protocol at ``off_linktype``, compared as is (libpcap 1.10)
       "raw"    no type field, the IP version nibble tells IPv4 from IPv6
       "ipv4" / "ipv6"  no type field, always that protocol
       "null" / "loop"  4-byte address-family word (host byte order / network byte order)
@@ -211,8 +211,8 @@ _BY_NAME = {lt.name.upper(): lt for lt in LINKTYPES}
 # Layouts of the link types the code generator supports (offsets as in libpcap's gencode.c).
 LAYOUTS: dict[str, Layout] = {
     "EN10MB": Layout("ether", 12, 14, 0, 3, mac_dst=0, mac_src=6, ll_hdr_len=14),
-    "LINUX_SLL": Layout("sll", 14, 16, 0, 3, off_pkttype=0, ll_hdr_len=16),
-    "LINUX_SLL2": Layout("sll2", 0, 20, 0, 3, off_pkttype=10, off_ifindex=4, ll_hdr_len=20),
+    "LINUX_SLL": Layout("sll", 14, 16, 0, 0, off_pkttype=0, ll_hdr_len=16),
+    "LINUX_SLL2": Layout("sll2", 0, 20, 0, 0, off_pkttype=10, off_ifindex=4, ll_hdr_len=20),
     "RAW": Layout("raw", None, 0),
     "IPV4": Layout("ipv4", None, 0),
     "IPV6": Layout("ipv6", None, 0),

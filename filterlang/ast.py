@@ -1,0 +1,119 @@
+"""The syntax tree of a filter expression: frozen dataclasses, each with the ``span``
+(start, end) of the text it came from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Qual:
+    """The qualifiers in force for an id: protocol ("ip", "tcp", "link" ...), direction
+    ("src", "dst", "src or dst", "src and dst", "addr1" ...), address type ("host", "net",
+    "port", "portrange", "gateway", "proto", "protochain"). None = not given. ``error`` marks
+    the qualifiers of a non-primitive term, which an id may not inherit."""
+    proto: str | None = None
+    dir: str | None = None
+    addr: str | None = None
+    error: bool = False
+    span: Span = (0, 0)
+
+
+QERR = Qual(error=True)
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    left: object
+    right: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: object
+    right: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Id:
+    """A primitive: qualifiers applied to one id. ``kind`` is "name", "num", "hid",
+    "hid_mask" (``value`` "a.b.c.d", ``extra`` the mask text), "hid_len" (``extra`` the prefix
+    length), "hid6", "hid6_len", "eid" or "aid"."""
+    kind: str
+    value: object
+    qual: Qual
+    span: Span
+    extra: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProtoAbbrev:
+    """A protocol name alone: ``tcp``, ``ip6``, ``l1``."""
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Special:
+    """Keyword primitives: ``kind`` is "broadcast"/"multicast" (``proto`` qualifier),
+    "less"/"greater"/"ifindex" (``arg`` number), "inbound", "outbound", "vlan", "mpls",
+    "pppoes", "geneve", "vxlan" (``arg`` number or None), "pppoed", "llc" (``arg`` subtype name
+    or None), or an unsupported family keyword ("type", "fisu", "vpi" ...)."""
+    kind: str
+    span: Span
+    arg: object = None
+    proto: str | None = None
+    arg_span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """``left op right``; op is one of ">", ">=", "=", "<", "<=", "!="."""
+    op: str
+    left: object
+    right: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    value: int
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Len:
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """``proto[index:size]``."""
+    proto: str
+    index: object
+    size: int
+    span: Span
+    size_span: Span | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp:
+    op: str          # + - * / % & | ^ << >>
+    left: object
+    right: object
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    operand: object
+    span: Span
