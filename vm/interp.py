@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import struct
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import ebpf
 from .ebpf import AluOp, Class, JmpOp, Mode, Pseudo, Size, Source
@@ -30,7 +30,7 @@ from .helpers import CONFORMANCE_HELPERS, HELPERS, Exit, Helper, monotonic_ns
 
 __all__ = [
     "VMError", "BudgetExceeded", "MemoryFault", "IllegalProgram", "CallDepthExceeded",
-    "HelperError", "SkBuff", "State", "Loaded", "load", "run", "run_raw", "MAX_FRAMES",
+    "HelperError", "SkBuff", "SkbContext", "State", "Loaded", "load", "run", "run_raw", "MAX_FRAMES",
     "CONFORMANCE_HELPERS",
 ]
 

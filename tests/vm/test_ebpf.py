@@ -330,3 +330,12 @@ def test_every_form_has_a_distinct_encoding_and_name():
         seen[key] = form
     names = [(f.mnemonic, f.syntax) for f in FORMS if f.syntax != "lddw"]
     assert len(names) == len(set(names))
+
+
+@pytest.mark.exhaustive
+@settings(max_examples=20_000, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.one_of(legal_programs, any_programs))
+def test_round_trips_exhaustive(program):
+    assert Program.decode(program.encode()) == program
+    assert assemble(disassemble(program)) == program
+    assert assemble(disassemble(program, labels=True)) == program

@@ -470,3 +470,10 @@ def test_hostile_programs_raise_only_vmerror(program, packet):
             assert re.match(r"pc -?\d+: ", str(exc)) and "internal error" not in str(exc), str(exc)
         else:
             assert 0 <= result <= M64
+
+
+@pytest.mark.exhaustive
+@settings(max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile, st.binary(max_size=40))
+def test_hostile_programs_raise_only_vmerror_exhaustive(program, packet):
+    test_hostile_programs_raise_only_vmerror.hypothesis.inner_test(program, packet)
