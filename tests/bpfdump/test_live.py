@@ -1,0 +1,325 @@
+"""bpfdump.sources.live against tcpdump, in private network namespaces joined by a veth pair.
+
+Each test builds its own pair of namespaces (names carry the pid, so parallel runs don't
+collide), with IPv6 off and static neighbour entries so the only traffic is what the test sends.
+tcpdump (the oracle) and LiveSource capture the same device at the same time; their packets
+(wire length and captured bytes, in order) must be identical.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+pytestmark = pytest.mark.live
+
+IP = shutil.which("ip")
+TCPDUMP = shutil.which("tcpdump")
+CLONE_NEWNET = 0x40000000
+
+
+def _run(*args, ns=None, check=True):
+    cmd = ([IP, "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+class Pair:
+    """Namespaces A and B; veth vA (in A, 10.77.0.1) <-> vB (in B, 10.77.0.2)."""
+
+    def __init__(self, tag: str):
+        uid = f"{os.getpid() % 100000}{tag}"
+        self.a, self.b = f"bpfdE{uid}a", f"bpfdE{uid}b"
+        self.va, self.vb = f"vE{uid}a"[:15], f"vE{uid}b"[:15]
+        self.ip_a, self.ip_b = "10.77.0.1", "10.77.0.2"
+        for ns in (self.a, self.b):
+            _run(IP, "netns", "add", ns)
+            _run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", ns=ns)
+            _run("sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1", ns=ns)
+        _run(IP, "link", "add", self.va, "netns", self.a, "type", "veth", "peer", "name", self.vb,
+             "netns", self.b)
+        for ns, dev, ip in ((self.a, self.va, self.ip_a), (self.b, self.vb, self.ip_b)):
+            _run(IP, "addr", "add", f"{ip}/24", "dev", dev, ns=ns)
+            _run(IP, "link", "set", dev, "up", ns=ns)
+        self.mac_a = self._mac(self.a, self.va)
+        self.mac_b = self._mac(self.b, self.vb)
+        _run(IP, "neigh", "replace", self.ip_b, "lladdr", self.mac_b, "dev", self.va, "nud",
+             "permanent", ns=self.a)
+        _run(IP, "neigh", "replace", self.ip_a, "lladdr", self.mac_a, "dev", self.vb, "nud",
+             "permanent", ns=self.b)
+
+    @staticmethod
+    def _mac(ns, dev):
+        return _run(IP, "-br", "link", "show", dev, ns=ns).stdout.split()[2]
+
+    def close(self):
+        for ns in (self.a, self.b):
+            _run(IP, "netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def pair(request):
+    if os.geteuid() != 0 or IP is None:
+        pytest.skip("needs root and iproute2 for network namespaces")
+    try:
+        p = Pair(str(abs(hash(request.node.name)) % 1000))
+    except subprocess.CalledProcessError as e:
+        pytest.skip(f"cannot build a veth pair: {e.stderr.strip()}")
+    yield p
+    p.close()
+
+
+# -- helpers running in a namespace --------------------------------------------------------
+
+def _setns(ns: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+    finally:
+        os.close(fd)
+
+
+def _live_child(ns, kwargs, attach, ready, stop, result):
+    try:
+        _setns(ns)
+        from bpfdump.sources.live import LiveSource
+        src = LiveSource(**kwargs)
+        if attach is not None:
+            src.attach(attach() if callable(attach) else attach)
+        ready.set()
+        packets = []
+        while not stop.is_set():
+            packets.extend(src.next_batch(100))
+        while True:                                         # drain what is still in the ring
+            batch = src.next_batch(300)
+            if not batch:
+                break
+            packets.extend(batch)
+        stats = src.stats()
+        src.close()
+        result.put(("ok", [(p.wirelen, p.data, p.linktype) for p in packets], stats))
+    except BaseException as e:
+        ready.set()
+        result.put(("error", f"{type(e).__name__}: {e}", None))
+
+
+SENDER = r"""
+import socket, sys
+dst, count = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(count):
+    port = 7000 + i % 4
+    s.sendto(bytes((i + j) & 0xFF for j in range(10 + (i * 37) % 900)), (dst, port))
+"""
+
+
+def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, send_ns=None):
+    """Run LiveSource in B and tcpdump in B on the same device while A sends ``count`` UDP
+    datagrams; (ours, tcpdump's, our stats)."""
+    ctx = multiprocessing.get_context("fork")
+    ready, stop, result = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_live_child,
+                       args=(pair.b, live_kwargs, attach, ready, stop, result))
+    proc.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "oracle.pcap")
+        dump = subprocess.Popen([IP, "netns", "exec", pair.b, TCPDUMP, "-U", "-w", out,
+                                 *tcpdump_args], stderr=subprocess.PIPE, text=True)
+        try:
+            line = dump.stderr.readline()
+            while line and "listening on" not in line:      # "data link type ..." first
+                line = dump.stderr.readline()
+            assert "listening on" in line, "tcpdump did not start"
+            assert ready.wait(30)
+            time.sleep(0.2)
+            _run(sys.executable, "-c", SENDER, pair.ip_b, str(count), ns=send_ns or pair.a)
+            _wait_until_stable(out)
+        finally:
+            dump.send_signal(signal.SIGINT)
+            _, tail = dump.communicate(timeout=30)
+            stop.set()
+        status, ours, stats = result.get(timeout=60)
+        proc.join(30)
+        assert status == "ok", ours
+        theirs = _read_pcap(out)
+    # tcpdump must have read everything its socket received (or the oracle is incomplete);
+    # with -Q the kernel count also holds the other direction, which libpcap drops itself
+    counts = dict(reversed(line.split(" ", 1)) for line in tail.splitlines() if " packet" in line)
+    assert counts.get("packets dropped by kernel") == "0", tail
+    if "-Q" not in tcpdump_args:
+        assert counts.get("packets captured") == counts.get("packets received by filter"), tail
+    return ours, theirs, stats
+
+
+def _wait_until_stable(path, quiet=1.5, limit=20.0):
+    """Until tcpdump (-U: one write per packet) has not written for ``quiet`` seconds, longer
+    than its ring's 1 s block timeout. (tcpdump runs without --immediate-mode: libpcap then
+    uses TPACKET_V2 with one snaplen-sized frame per packet, and a burst overflows it.)"""
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        if size != last:
+            last, since = size, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.1)
+
+
+def _read_pcap(path):
+    import dpkt
+    with open(path, "rb") as f:
+        reader = dpkt.pcap.Reader(f)
+        linktype = reader.datalink()
+        packets = []
+        for _, buf in reader:
+            packets.append((buf, linktype))
+        # dpkt does not expose the wire length; re-read the record headers for it
+    lens = []
+    with open(path, "rb") as f:
+        f.read(24)
+        while True:
+            head = f.read(16)
+            if len(head) < 16:
+                break
+            caplen, wirelen = int.from_bytes(head[8:12], "little"), int.from_bytes(head[12:16], "little")
+            f.read(caplen)
+            lens.append(wirelen)
+    return [(wl, data, lt) for wl, (data, lt) in zip(lens, packets)]
+
+
+def _assert_same_capture(ours, theirs, direction=lambda data: data[6:12]):
+    """Same packets; in the same order within each direction (incoming and outgoing packets
+    reach two sockets from different CPUs, so their interleaving may legitimately differ)."""
+    assert sorted(ours) == sorted(theirs)
+    for way in {direction(p[1]) for p in theirs}:
+        assert [p for p in ours if direction(p[1]) == way] == \
+            [p for p in theirs if direction(p[1]) == way]
+
+
+needs_tools = pytest.mark.skipif(TCPDUMP is None or IP is None, reason="needs tcpdump and ip")
+
+CASES = [
+    # id, LiveSource kwargs (iface filled in), tcpdump args (device filled in), expect traffic
+    ("inout", {}, []),
+    ("direction-in", {"direction": "in"}, ["-Q", "in"]),
+    ("direction-out", {"direction": "out"}, ["-Q", "out"]),
+    ("snaplen-64", {"snaplen": 64}, ["-s", "64"]),
+    ("no-promisc-buffer-1m", {"promisc": False, "buffer_kib": 1024}, ["-p"]),
+]
+
+
+@needs_tools
+@pytest.mark.parametrize("kwargs,args", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_capture_matches_tcpdump(pair, kwargs, args):
+    ours, theirs, (received, dropped) = _capture_both(
+        pair, {"iface": pair.vb, "immediate": True, **kwargs}, ["-i", pair.vb, *args])
+    assert theirs, "tcpdump captured nothing"
+    assert dropped == 0 and received >= len(ours)
+    _assert_same_capture(ours, theirs)
+    assert all(lt == 1 for _, _, lt in ours)
+
+
+@needs_tools
+def test_any_gives_sll2_like_tcpdump(pair):
+    ours, theirs, _ = _capture_both(pair, {"iface": "any", "immediate": True, "snaplen": 200},
+                                    ["-i", "any", "-s", "200"])
+    assert theirs and theirs[0][2] == 276
+    _assert_same_capture(ours, theirs, direction=lambda data: data[10])    # SLL2 pkttype
+
+
+@needs_tools
+def test_kernel_filter_captures_exactly_the_matching_packets(pair, pcapy_module):
+    expr = "udp dst port 7001 or udp dst port 7003"
+    rows = [tuple(r) for r in pcapy_module.compile(1, 262144, expr, 1, 0).get_bpf()]
+    ours, theirs, _ = _capture_both(pair, {"iface": pair.vb, "immediate": True},
+                                    ["-i", pair.vb, expr], count=80, attach=rows)
+    assert len(theirs) == 40                       # half of the 80 datagrams match
+    _assert_same_capture(ours, theirs)
+
+
+def _translated(expr):
+    import filterlang
+    from vm import translate
+    return translate.to_ebpf(filterlang.compile(expr, linktype="EN10MB", snaplen=262144))
+
+
+@needs_tools
+def test_ebpf_kernel_filter_matches_tcpdump(pair):
+    from vm import kernel
+    ok, why = kernel.available()
+    if not ok:
+        pytest.skip(f"bpf(2) unavailable: {why}")
+    try:
+        program = _translated("udp dst port 7002")
+    except Exception as e:                          # another room's work in progress
+        pytest.skip(f"filterlang/translate not usable yet: {e}")
+    ours, theirs, _ = _capture_both(pair, {"iface": pair.vb, "immediate": True},
+                                    ["-i", pair.vb, "udp dst port 7002"], count=40,
+                                    attach=program)
+    assert len(theirs) == 10
+    _assert_same_capture(ours, theirs)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+def _error_child(ns, kwargs, drop_privileges, result):
+    try:
+        _setns(ns)
+        from bpfdump.sources.live import LiveError, LiveSource     # before losing file access
+        if drop_privileges:
+            os.setgid(65534)
+            os.setuid(65534)
+        try:
+            LiveSource(**kwargs).close()
+            result.put("no error")
+        except LiveError as e:
+            result.put(str(e))
+    except BaseException as e:
+        result.put(f"unexpected {type(e).__name__}: {e}")
+
+
+def _error_in(ns, kwargs, drop_privileges=False):
+    ctx = multiprocessing.get_context("fork")
+    result = ctx.Queue()
+    proc = ctx.Process(target=_error_child, args=(ns, kwargs, drop_privileges, result))
+    proc.start()
+    message = result.get(timeout=30)
+    proc.join(10)
+    return message
+
+
+def _tcpdump_error(ns, args, drop_privileges=False):
+    cmd = [IP, "netns", "exec", ns]
+    if drop_privileges:
+        cmd += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    out = subprocess.run(cmd + [TCPDUMP, "-c", "1", *args], capture_output=True, text=True,
+                         timeout=30)
+    return " ".join(out.stderr.replace("tcpdump: ", "", 1).split("\n")).strip()
+
+
+@needs_tools
+def test_errors_are_worded_like_tcpdump(pair):
+    _run(IP, "link", "add", "dwnE0", "type", "veth", "peer", "name", "dwnE1", ns=pair.b)  # down
+    cases = [
+        ({"iface": "nosuchE0"}, ["-i", "nosuchE0"], False),
+        ({"iface": "dwnE0"}, ["-i", "dwnE0"], False),
+        ({"iface": pair.vb}, ["-i", pair.vb], True),
+    ]
+    for kwargs, args, drop in cases:
+        ours = _error_in(pair.b, kwargs, drop)
+        theirs = _tcpdump_error(pair.b, args, drop)
+        assert "\n" not in ours
+        # tcpdump: "dev: message\n(detail)"; ours: "dev: message" or "dev: message (detail)"
+        assert theirs.startswith(ours.split(" (")[0]), (ours, theirs)
+        if drop:
+            assert ours == theirs
