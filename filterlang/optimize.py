@@ -779,7 +779,7 @@ def _chains(order: list[Block]) -> list[tuple[list[Block], str]]:
                    and nxt.uid not in taken):
                 chain.append(nxt)
                 nxt = getattr(nxt, other)
-            if len(chain) >= 3:
+            if len(chain) >= 2:
                 found.append((chain, same))
                 taken.update(b.uid for b in chain)
                 break
@@ -813,6 +813,8 @@ def _reorder_chains(order: list[Block], vals: _Values, flow: _Flow,
         # what each test compares, in the original order
         tests = _chain_tests(vals, chain, entry, reads)
         groups: dict[int, list[int]] = {}
+        if any(t[0] == entry[A_ATOM] for t in tests):
+            groups[entry[A_ATOM]] = []        # A already holds this one: test it first
         for i, (a, _b, _op, _seen) in enumerate(tests):
             groups.setdefault(a, []).append(i)
         new_order = [i for members in groups.values() for i in members]

@@ -287,4 +287,10 @@ def test_long_jumps_get_a_ja(count):
     assert libpcap_validate(mine)
     assert all(jt <= 255 and jf <= 255 for _c, jt, jf, _k in mine)
     samples = packets("EN10MB")
-    assert verdicts(mine, samples) == verdicts(libpcap_compile(expr, "EN10MB"), samples)
+    for v_ours, v_lib, v_un in zip(verdicts(mine, samples),
+                                   verdicts(libpcap_compile(expr, "EN10MB"), samples),
+                                   verdicts(unopt, samples)):
+        assert v_ours == v_lib or v_ours == v_un != v_lib
+    strict = ours(unopt, strict=True)
+    assert all(jt <= 255 and jf <= 255 for _c, jt, jf, _k in strict)
+    assert verdicts(strict, samples) == verdicts(unopt, samples)
