@@ -122,7 +122,7 @@ for i in range(count):
 """
 
 
-def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, send_ns=None):
+def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, sender=None):
     """Run LiveSource in B and tcpdump in B on the same device while A sends ``count`` UDP
     datagrams; (ours, tcpdump's, our stats)."""
     ctx = multiprocessing.get_context("fork")
@@ -141,7 +141,8 @@ def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, send_n
             assert "listening on" in line, "tcpdump did not start"
             assert ready.wait(30)
             time.sleep(0.2)
-            _run(sys.executable, "-c", SENDER, pair.ip_b, str(count), ns=send_ns or pair.a)
+            script, args = sender or (SENDER, [pair.ip_b, str(count)])
+            _run(sys.executable, "-c", script, *args, ns=pair.a)
             _wait_until_stable(out)
         finally:
             dump.send_signal(signal.SIGINT)
@@ -270,6 +271,32 @@ def test_ebpf_kernel_filter_matches_tcpdump(pair):
     _assert_same_capture(ours, theirs)
 
 
+RAW_VLAN_SENDER = r"""
+import socket, struct, sys
+dev, dst, src = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+for i in range(int(sys.argv[4])):
+    tpid = 0x88A8 if i % 3 == 2 else 0x8100          # some 802.1ad outer tags
+    tci = ((i % 8) << 13) | (5 + i % 3)                 # priority bits and VLAN ids 5..7
+    body = bytes((i + j) & 0xFF for j in range(30 + i * 11))
+    s.send(dst + src + struct.pack(">HH", tpid, tci) + b"\x08\x00" + body)
+"""
+
+
+@needs_tools
+def test_vlan_tag_is_put_back_like_tcpdump(pair):
+    """Tagged frames reach B's veth; the kernel moves the tag out of band (vlan_tci) before
+    the taps see the frame, and both tcpdump and we must put it back."""
+    mac = lambda text: text.replace(":", "")
+    args = [pair.va, mac(pair.mac_b), mac(pair.mac_a), "20"]
+    ours, theirs, _ = _capture_both(pair, {"iface": pair.vb, "immediate": True},
+                                    ["-i", pair.vb], sender=(RAW_VLAN_SENDER, args))
+    assert len(theirs) == 20
+    assert {data[12:14] for _, data, _ in theirs} == {b"\x81\x00", b"\x88\xa8"}
+    _assert_same_capture(ours, theirs)
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def _error_child(ns, kwargs, drop_privileges, result):
@@ -323,3 +350,14 @@ def test_errors_are_worded_like_tcpdump(pair):
         assert theirs.startswith(ours.split(" (")[0]), (ours, theirs)
         if drop:
             assert ours == theirs
+
+
+@pytest.mark.exhaustive
+@needs_tools
+def test_20k_datagrams_match_tcpdump(pair):
+    ours, theirs, (received, dropped) = _capture_both(
+        pair, {"iface": pair.vb, "buffer_kib": 8192}, ["-i", pair.vb, "-B", "8192"],
+        count=20_000)
+    assert dropped == 0
+    assert len(theirs) >= 20_000
+    _assert_same_capture(ours, theirs)
