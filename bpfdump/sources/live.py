@@ -31,6 +31,7 @@ import os
 import select
 import socket
 import struct
+import time
 
 from ..packet import Packet
 
@@ -131,7 +132,7 @@ class LiveSource:
 
     def __init__(self, iface: str, snaplen: int = 262144, promisc: bool = True,
                  buffer_kib: int = DEFAULT_BUFFER_KIB, direction: str = "inout",
-                 immediate: bool = False, timeout_ms: int = 1000):
+                 immediate: bool = False, timeout_ms: int = 1000, kernel_filter=None):
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
         self.iface = iface
@@ -156,8 +157,11 @@ class LiveSource:
         self.linktype = DLT_LINUX_SLL2 if self.cooked else RAW_ARPHRD[hatype]
         self.loopback = hatype == ARPHRD_LOOPBACK
         self.sock = _open_socket(iface, socket.SOCK_DGRAM if self.cooked else socket.SOCK_RAW)
+        self._retire_ms = 1 if immediate else max(timeout_ms, 1)
         try:
-            self._setup_ring(buffer_kib, 1 if immediate else timeout_ms)
+            self._setup_ring(buffer_kib, self._retire_ms)
+            if kernel_filter is not None:
+                self._attach(kernel_filter)        # before bind(): nothing unfiltered queues
             self._bind()
             if promisc and not self.any:
                 mreq = struct.pack("<iHH8s", self.ifindex, PACKET_MR_PROMISC, 0, b"")
@@ -210,7 +214,20 @@ class LiveSource:
     def attach(self, program) -> None:
         """Filter in the kernel: a vm.cbpf.Program or (code, jt, jf, k) rows go through
         SO_ATTACH_FILTER; a vm.ebpf.Program, encoded bytes or an already loaded program fd
-        (int) through SO_ATTACH_BPF. Raises vm.kernel.KernelError when refused."""
+        (int) through SO_ATTACH_BPF. Raises vm.kernel.KernelError when refused.
+
+        As libpcap does, packets queued before the filter are thrown away: a reject-all
+        filter goes in first and the ring is drained (this waits for the block timeout).
+        Passing ``kernel_filter=`` to the constructor avoids the wait."""
+        from vm import kernel
+        kernel.attach_filter(self.sock, [(0x06, 0, 0, 0)])          # ret #0
+        deadline = time.monotonic() + (self._retire_ms + 50) / 1000
+        while time.monotonic() < deadline:
+            self.next_batch(max(int((deadline - time.monotonic()) * 1000), 1))
+        self.received = 0
+        self._attach(program)
+
+    def _attach(self, program) -> None:
         from vm import kernel
         if isinstance(program, int):
             kernel.attach_bpf(self.sock, program)

@@ -242,8 +242,9 @@ def test_any_gives_sll2_like_tcpdump(pair):
 def test_kernel_filter_captures_exactly_the_matching_packets(pair, pcapy_module):
     expr = "udp dst port 7001 or udp dst port 7003"
     rows = [tuple(r) for r in pcapy_module.compile(1, 262144, expr, 1, 0).get_bpf()]
-    ours, theirs, _ = _capture_both(pair, {"iface": pair.vb, "immediate": True},
-                                    ["-i", pair.vb, expr], count=80, attach=rows)
+    ours, theirs, _ = _capture_both(pair, {"iface": pair.vb, "immediate": True,
+                                           "kernel_filter": rows},
+                                    ["-i", pair.vb, expr], count=80)
     assert len(theirs) == 40                       # half of the 80 datagrams match
     _assert_same_capture(ours, theirs)
 
@@ -361,3 +362,40 @@ def test_20k_datagrams_match_tcpdump(pair):
     assert dropped == 0
     assert len(theirs) >= 20_000
     _assert_same_capture(ours, theirs)
+
+
+def _late_attach_child(ns, iface, rows, ready, sent, result):
+    try:
+        _setns(ns)
+        from bpfdump.sources.live import LiveSource
+        src = LiveSource(iface, immediate=True)
+        ready.set()
+        sent.wait(30)                      # traffic is now queued in the ring, unfiltered
+        src.attach(rows)
+        packets = []
+        while True:
+            batch = src.next_batch(500)
+            if not batch:
+                break
+            packets.extend(batch)
+        src.close()
+        result.put(("ok", len(packets)))
+    except BaseException as e:
+        ready.set()
+        result.put(("error", f"{type(e).__name__}: {e}"))
+
+
+def test_attach_discards_packets_queued_before_the_filter(pair, pcapy_module):
+    rows = [tuple(r) for r in pcapy_module.compile(1, 262144, "udp port 9", 1, 0).get_bpf()]
+    ctx = multiprocessing.get_context("fork")
+    ready, sent, result = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_late_attach_child,
+                       args=(pair.b, pair.vb, rows, ready, sent, result))
+    proc.start()
+    assert ready.wait(30)
+    _run(sys.executable, "-c", SENDER, pair.ip_b, "20", ns=pair.a)
+    time.sleep(0.2)
+    sent.set()
+    status, value = result.get(timeout=60)
+    proc.join(10)
+    assert (status, value) == ("ok", 0)
