@@ -318,13 +318,19 @@ class RingBuffer(_Ring):
     def close(self) -> None:
         """Release this process's mapping and descriptors (views from reserve() become
         invalid once dropped)."""
-        if self._closed:
+        if getattr(self, "_closed", True):
             return
         self._closed = True
         self._pending.clear()
         self._release()
         os.close(self.memfd)
         os.close(self.eventfd)
+
+    def __del__(self):
+        try:
+            self.close()
+        except (OSError, ValueError, BufferError):
+            pass
 
     def __enter__(self):
         return self

@@ -372,3 +372,21 @@ def test_poll_times_out_with_nothing():
         assert Consumer(ring).poll(0, lambda s: None) == 0
     finally:
         ring.close()
+
+
+def test_dropped_rings_release_descriptors_and_mappings():
+    import gc
+
+    def usage():
+        with open("/proc/self/maps") as f:
+            return len(os.listdir("/proc/self/fd")), len(f.readlines())
+
+    gc.collect()
+    before = usage()
+    for _ in range(50):
+        ring = RingBuffer(1 << 16)
+        ring.output(b"abc")
+        Consumer(ring).consume(lambda s: None)
+        del ring
+    gc.collect()
+    assert usage() == before
