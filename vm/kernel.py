@@ -136,13 +136,15 @@ def test_run(fd: int, data: bytes, repeat: int = 1) -> int:
     """BPF_PROG_TEST_RUN: the program's return value (u32) on ``data``.
 
     For a socket filter the kernel treats ``data`` as an Ethernet frame (at least 14 bytes) and
-    strips the first 14 bytes before the program sees it; see :func:`test_run_packet`.
+    strips the first 14 bytes before the program sees it; see :func:`test_run_packet`. The
+    frame must fit one page with the skb's head- and tailroom: at most 3712 bytes with 4 KiB
+    pages (EINVAL beyond); EtherType 0x0800 / 0x86DD also need a full IPv4 / IPv6 header.
     """
     data = bytes(data)
     buf_in = ctypes.create_string_buffer(data, max(len(data), 1))
     attr = ctypes.create_string_buffer(struct.pack(
         "<IIIIQQII", fd, 0, len(data), 0, _addr(buf_in), 0, max(repeat, 1), 0), 80)
-    _bpf(Cmd.PROG_TEST_RUN, attr)
+    _bpf(Cmd.PROG_TEST_RUN, attr, f"bpf(BPF_PROG_TEST_RUN) on {len(data)} bytes")
     return struct.unpack_from("<I", attr, 4)[0]
 
 

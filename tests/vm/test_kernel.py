@@ -253,3 +253,18 @@ def test_attach_errors_are_kernel_errors():
 def test_available_reports_a_reason():
     ok, why = kernel.available()
     assert ok is True and why == ""
+
+
+@pytest.mark.skipif(os.sysconf("SC_PAGE_SIZE") != 4096, reason="limit stated for 4 KiB pages")
+@pytest.mark.parametrize("size,ok", [(3712 - 14, True), (3712 - 13, False)],
+                         ids=["largest", "one-too-many"])
+def test_test_run_size_limit(size, ok):
+    fd = kernel.load_socket_filter([Insn(0x61, 0, 1, 0, 0), EXIT])
+    try:
+        if ok:
+            assert kernel.test_run_packet(fd, bytes(size)) == size
+        else:
+            with pytest.raises(kernel.KernelError, match=f"on {size + 14} bytes: EINVAL"):
+                kernel.test_run_packet(fd, bytes(size))
+    finally:
+        kernel.close(fd)
