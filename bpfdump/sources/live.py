@@ -232,7 +232,9 @@ class LiveSource:
         if isinstance(program, int):
             kernel.attach_bpf(self.sock, program)
             return
-        if isinstance(program, (bytes, bytearray)) or type(program).__module__ == "vm.ebpf":
+        program = getattr(program, "program", program)          # a vm.translate.Translation
+        if isinstance(program, (bytes, bytearray)) or (
+                hasattr(program, "encode") and not hasattr(program, "to_tuples")):
             fd = kernel.load_socket_filter(program)
             try:
                 kernel.attach_bpf(self.sock, fd)
