@@ -170,7 +170,7 @@ class LiveSource:
             self.close()
             raise
         self._poller = select.poll()
-        self._poller.register(self.sock.fileno(), select.POLLIN | select.POLLERR)
+        self._poller.register(self.sock.fileno(), select.POLLIN)   # ERR/HUP/NVAL always
         self._block = 0
 
     # -- setup --------------------------------------------------------------------------------
@@ -313,13 +313,29 @@ class LiveSource:
                 continue
             if not events:
                 return []
-            if events[0][1] & select.POLLERR:
-                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if err == errno.ENETDOWN:
-                    raise LiveError(self.iface, "The interface went down")
+            revents = events[0][1]
+            if revents & select.POLLERR:
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)   # clears it
+                if err == errno.ENETDOWN and not self._device_gone():
+                    continue               # taken down: like tcpdump, wait for it to come up
+                if err in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV):
+                    raise LiveError(self.iface, "The interface disappeared")
                 if err:
-                    raise LiveError(self.iface, os.strerror(err))
+                    raise LiveError(self.iface, f"Error condition on packet socket: "
+                                    f"{os.strerror(err)}")
+            if revents & select.POLLHUP:
+                raise LiveError(self.iface, "Hangup on packet socket")
+            if revents & select.POLLNVAL:
+                return []                  # closed under us
         return []
+
+    def _device_gone(self) -> bool:
+        if self.any:
+            return False
+        try:
+            return socket.if_nametoindex(self.iface) != self.ifindex
+        except OSError:
+            return True
 
     def __iter__(self):
         """Packets until close() (say, from a signal handler)."""

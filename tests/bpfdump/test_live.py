@@ -399,3 +399,56 @@ def test_attach_discards_packets_queued_before_the_filter(pair, pcapy_module):
     status, value = result.get(timeout=60)
     proc.join(10)
     assert (status, value) == ("ok", 0)
+
+
+def _down_up_child(ns, iface, ready, result):
+    try:
+        _setns(ns)
+        from bpfdump.sources.live import LiveError, LiveSource
+        src = LiveSource(iface, immediate=True)
+        ready.set()
+        packets = 0
+        deadline = time.monotonic() + 30
+        try:
+            while time.monotonic() < deadline:
+                packets += len(src.next_batch(100))
+            result.put(("no error", packets))
+        except LiveError as e:
+            result.put((str(e), packets))
+    except BaseException as e:
+        ready.set()
+        result.put((f"unexpected {type(e).__name__}: {e}", 0))
+
+
+@needs_tools
+def test_device_down_up_and_removal_like_tcpdump(pair):
+    """Taken down and up again: capture goes on (packets sent after are seen); deleted: the
+    capture ends with "The interface disappeared", as tcpdump's does."""
+    ctx = multiprocessing.get_context("fork")
+    ready, result = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=_down_up_child, args=(pair.b, pair.vb, ready, result))
+    proc.start()
+    dump = subprocess.Popen([IP, "netns", "exec", pair.b, TCPDUMP, "-i", pair.vb, "-U",
+                             "--immediate-mode", "-w", "/dev/null"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = dump.stderr.readline()
+        assert "listening on" in line, line
+        assert ready.wait(30)
+        _run(IP, "link", "set", pair.vb, "down", ns=pair.b)
+        time.sleep(0.5)
+        _run(IP, "link", "set", pair.vb, "up", ns=pair.b)
+        time.sleep(1.0)                                    # veth carrier comes back
+        _run(sys.executable, "-c", SENDER, pair.ip_b, "5", ns=pair.a)
+        time.sleep(1.0)
+        _run(IP, "link", "del", pair.vb, ns=pair.b)
+        message, packets = result.get(timeout=40)
+        _, tail = dump.communicate(timeout=30)
+    finally:
+        if dump.poll() is None:
+            dump.kill()
+        proc.join(10)
+    assert message == f"{pair.vb}: The interface disappeared"
+    assert "pcap_loop: The interface disappeared" in tail
+    captured = int(tail.split(" packets captured")[0].split()[-1])
+    assert packets == captured >= 5
