@@ -19,7 +19,10 @@ retire timeout (1000 ms like tcpdump, 1 ms with ``immediate``). ``attach(program
 filter in the kernel (SO_ATTACH_FILTER for cBPF, SO_ATTACH_BPF for eBPF); on a cooked socket
 the program sees the packet from its network header, without the SLL2 header.
 
-Failures are :class:`LiveError`, one line worded as tcpdump/libpcap word them.
+Failures are :class:`LiveError`, one line worded as tcpdump/libpcap word them: at open "No such
+device exists", "That device is not up", "You don't have permission to perform this capture on
+that device (socket: Operation not permitted)"; while capturing "The interface disappeared" when
+the device is deleted (taken down, it is waited for, as tcpdump does).
 """
 from __future__ import annotations
 
