@@ -278,7 +278,8 @@ def available() -> tuple[bool, str]:
                     ok = test_run(fd, bytes(64)) == 7
                 finally:
                     os.close(fd)
-                _available = (True, "") if ok else (False, "BPF_PROG_TEST_RUN returned a wrong value")
+                _available = (True, "") if ok else \
+                    (False, "BPF_PROG_TEST_RUN returned a wrong value")
             except KernelError as e:
                 _available = (False, str(e).splitlines()[0])
     return _available

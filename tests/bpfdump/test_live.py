@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -192,7 +193,7 @@ def _read_pcap(path):
             head = f.read(16)
             if len(head) < 16:
                 break
-            caplen, wirelen = int.from_bytes(head[8:12], "little"), int.from_bytes(head[12:16], "little")
+            caplen, wirelen = struct.unpack_from("<II", head, 8)
             f.read(caplen)
             lens.append(wirelen)
     return [(wl, data, lt) for wl, (data, lt) in zip(lens, packets)]

@@ -219,7 +219,8 @@ LRU_GOLDEN = [
 ]
 
 
-@pytest.mark.parametrize("ops,expected", [c[1:] for c in LRU_GOLDEN], ids=[c[0] for c in LRU_GOLDEN])
+@pytest.mark.parametrize("ops,expected", [c[1:] for c in LRU_GOLDEN],
+                         ids=[c[0] for c in LRU_GOLDEN])
 def test_lru_exact_order(ops, expected):
     m = create_map(LRU, 4, 4, 3)
     for op, i in ops:
@@ -278,6 +279,6 @@ def test_long_random_sequences_match_kernel(map_type):
         with kernel.KernelMap(map_type, key_size, value_size, max_entries) as theirs:
             for step, (op, key, value, flags) in enumerate(
                     _random_ops(rng, key_size, value_size, nkeys, 300, map_type == ARRAY)):
-                assert _apply(ours, op, key, value, flags) == _apply(theirs, op, key, value, flags), \
-                    f"seed {seed} step {step}"
+                got = _apply(ours, op, key, value, flags)
+                assert got == _apply(theirs, op, key, value, flags), f"seed {seed} step {step}"
             assert dict(ours.items()) == {k: theirs.lookup(k) for k in theirs}, f"seed {seed}"

@@ -145,7 +145,8 @@ SCENARIOS = [("page-a", 1, 4096, 300), ("page-b", 2, 4096, 300), ("two-pages", 7
 
 @needs_kernel
 @pytest.mark.kernel
-@pytest.mark.parametrize("seed,size,steps", [s[1:] for s in SCENARIOS], ids=[s[0] for s in SCENARIOS])
+@pytest.mark.parametrize("seed,size,steps", [s[1:] for s in SCENARIOS],
+                         ids=[s[0] for s in SCENARIOS])
 def test_matches_kernel_ring_byte_for_byte(seed, size, steps):
     theirs = KernelRing(size)
     ours = RingBuffer(size)
