@@ -790,7 +790,12 @@ def _encode(mnemonic: str, operand: str, pc: int, lineno: int, t_true, t_false, 
     opnd = operand.strip()
     low = re.sub(r"\s+", "", opnd.lower())
     if mn == "unimp":
-        return Insn(_num(opnd, lineno) & 0xFFFF, 0, 0, 0)
+        code = _num(opnd, lineno)
+        if code > 0xFFFF:
+            raise AssembleError(lineno, f"opcode {opnd} out of range")
+        if t_true is not None:
+            return Insn(code, _rel8(t_true, pc, lineno), _rel8(t_false, pc, lineno), 0)
+        return Insn(code, 0, 0, 0)
     if mn in ("ld", "ldh", "ldb", "ldx", "ldxb", "st", "stx"):
         return _encode_load_store(mn, opnd, low, lineno)
     if mn == "ja":

@@ -2,7 +2,7 @@
 
 Nothing here imports the project's own code: every answer comes from libpcap 1.10 or tcpdump.
 
-    libpcap_compile(expr, linktype)   -> [(code, jt, jf, k), ...]   (pcap_compile via pcapy-ng)
+    libpcap_compile(expr, linktype)   -> [(code, jt, jf, k), ...]   (system libpcap's pcap_compile)
     libpcap_run(rows, packet, wirelen) -> int                        (libpcap's bpf_filter via ctypes)
     libpcap_image(rows)               -> str                         (libpcap's bpf_image, "-d" text)
     libpcap_validate(rows)            -> bool                        (libpcap's bpf_validate)
@@ -22,7 +22,7 @@ import subprocess
 __all__ = [
     "DLT", "LINKTYPES", "LibpcapError", "dlt_value", "libpcap_compile", "libpcap_run",
     "libpcap_image", "libpcap_validate", "libpcap_safe", "tcpdump_program", "have_tcpdump",
-    "kernel_accepts",
+    "kernel_accepts", "pcapy_compile", "libpcap_image_line", "libpcap_version", "PCAP_NETMASK_UNKNOWN",
 ]
 
 # DLT_* values as libpcap on Linux defines them (DLT_RAW is 12 here, not LINKTYPE_RAW 101).
@@ -183,6 +183,13 @@ def libpcap_run(rows, packet: bytes, wirelen: int | None = None) -> int:
     return int(_lib().bpf_filter(_array(rows), packet, wirelen & 0xFFFFFFFF, len(packet)))
 
 
+def libpcap_image_line(insn, pc: int = 0) -> str:
+    """libpcap's bpf_image() line for one instruction printed as instruction number ``pc``."""
+    (code, jt, jf, k), = _rows([insn])
+    one = _BpfInsn(code, jt, jf, k)
+    return _lib().bpf_image(ctypes.addressof(one), pc).decode()
+
+
 def libpcap_image(rows) -> str:
     """The `tcpdump -d` text libpcap's bpf_image() gives for ``rows`` (one line per insn)."""
     rows = tuple(_rows(rows))
@@ -195,26 +202,83 @@ def libpcap_image(rows) -> str:
     return "".join(lines)
 
 
-# --- pcap_compile via pcapy-ng ----------------------------------------------------------------
+# --- pcap_compile --------------------------------------------------------------------------
+#
+# pcapy-ng's wheel bundles its own libpcap 1.9.1 (pcapy_ng.libs/libpcap-*.so.1.9.1), whose code
+# generator differs from the system libpcap 1.10.3 that tcpdump uses (e.g. "udp" tests IPv6 first).
+# The project's target is libpcap 1.10, so libpcap_compile() calls the system library through
+# ctypes; pcapy_compile() keeps the pcapy-ng path for comparison.
+
+PCAP_NETMASK_UNKNOWN = 0xFFFFFFFF
+
+
+class _BpfProgram(ctypes.Structure):
+    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.POINTER(_BpfInsn))]
+
+
+@functools.lru_cache(maxsize=1)
+def _compile_lib():
+    lib = _lib()
+    lib.pcap_open_dead.restype = ctypes.c_void_p
+    lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
+    lib.pcap_compile.restype = ctypes.c_int
+    lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_BpfProgram), ctypes.c_char_p, ctypes.c_int,
+                                 ctypes.c_uint32]
+    lib.pcap_geterr.restype = ctypes.c_char_p
+    lib.pcap_geterr.argtypes = [ctypes.c_void_p]
+    lib.pcap_freecode.restype = None
+    lib.pcap_freecode.argtypes = [ctypes.POINTER(_BpfProgram)]
+    lib.pcap_close.restype = None
+    lib.pcap_close.argtypes = [ctypes.c_void_p]
+    lib.pcap_lib_version.restype = ctypes.c_char_p
+    return lib
+
+
+def libpcap_version() -> str:
+    """The system libpcap's version string (what libpcap_compile and tcpdump use)."""
+    return _compile_lib().pcap_lib_version().decode()
 
 
 @functools.lru_cache(maxsize=65536)
 def _compile(expr: str, dlt: int, snaplen: int, optimize: bool, netmask: int):
-    import pcapy
+    lib = _compile_lib()
+    handle = lib.pcap_open_dead(dlt, snaplen)
+    if not handle:
+        return None, f"pcap_open_dead({dlt}, {snaplen}) failed"
     try:
-        prog = pcapy.compile(dlt, snaplen, expr, 1 if optimize else 0, netmask)
-    except pcapy.PcapError as err:
-        return None, str(err)
-    return tuple(tuple(int(x) for x in row) for row in prog.get_bpf()), None
+        prog = _BpfProgram()
+        if lib.pcap_compile(handle, ctypes.byref(prog), expr.encode(), 1 if optimize else 0, netmask) != 0:
+            return None, lib.pcap_geterr(handle).decode(errors="replace")
+        try:
+            rows = tuple((prog.bf_insns[i].code, prog.bf_insns[i].jt, prog.bf_insns[i].jf, prog.bf_insns[i].k)
+                         for i in range(prog.bf_len))
+        finally:
+            lib.pcap_freecode(ctypes.byref(prog))
+        return rows, None
+    finally:
+        lib.pcap_close(handle)
 
 
 def libpcap_compile(expr: str, linktype="EN10MB", snaplen: int = 262144, optimize: bool = True,
-                    netmask: int = 0) -> list[tuple[int, int, int, int]]:
-    """pcap_compile() through pcapy-ng; raises LibpcapError with libpcap's message on failure."""
-    rows, err = _compile(expr, dlt_value(linktype), int(snaplen), bool(optimize), int(netmask) & 0xFFFFFFFF)
+                    netmask: int | None = 0) -> list[tuple[int, int, int, int]]:
+    """pcap_compile() of the system libpcap (1.10, as tcpdump) on a pcap_open_dead(linktype, snaplen)
+    handle; ``netmask=None`` means PCAP_NETMASK_UNKNOWN. Raises LibpcapError with libpcap's message."""
+    mask = PCAP_NETMASK_UNKNOWN if netmask is None else int(netmask) & 0xFFFFFFFF
+    rows, err = _compile(expr, dlt_value(linktype), int(snaplen), bool(optimize), mask)
     if err is not None:
         raise LibpcapError(err)
     return list(rows)
+
+
+def pcapy_compile(expr: str, linktype="EN10MB", snaplen: int = 262144, optimize: bool = True,
+                  netmask: int = 0) -> list[tuple[int, int, int, int]]:
+    """pcapy.compile() (pcapy-ng's bundled libpcap, 1.9.1 in the current wheel)."""
+    import pcapy
+    try:
+        prog = pcapy.compile(dlt_value(linktype), int(snaplen), expr, 1 if optimize else 0, int(netmask) & 0xFFFFFFFF)
+    except pcapy.PcapError as err:
+        raise LibpcapError(str(err)) from None
+    return [tuple(int(x) for x in row) for row in prog.get_bpf()]
 
 
 # --- the tcpdump binary -----------------------------------------------------------------------
