@@ -391,3 +391,63 @@ def test_dropped_rings_release_descriptors_and_mappings():
         del ring
     gc.collect()
     assert usage() == before
+
+
+def _signalled(consumer) -> bool:
+    """Whether a wake-up is pending on the consumer's eventfd (and clear it)."""
+    import select
+    ready = select.select([consumer.fileno()], [], [], 0)[0]
+    if ready:
+        os.eventfd_read(consumer.fileno())
+    return bool(ready)
+
+
+# id, records before (left unconsumed), flags of the next output, expect a wake-up
+WAKEUPS = [
+    ("caught-up-wakes", 0, 0, True),
+    ("behind-does-not-wake", 1, 0, False),
+    ("no-wakeup-flag", 0, WakeFlag.NO_WAKEUP, False),
+    ("force-wakeup-when-behind", 1, WakeFlag.FORCE_WAKEUP, True),
+    ("force-wakeup-caught-up", 0, WakeFlag.FORCE_WAKEUP, True),
+]
+
+
+@pytest.mark.parametrize("backlog,flags,wakes", [w[1:] for w in WAKEUPS],
+                         ids=[w[0] for w in WAKEUPS])
+def test_wakeup_rules(backlog, flags, wakes):
+    """The kernel's bpf_ringbuf_commit rule: wake when the consumer has caught up to the
+    record (or with FORCE_WAKEUP), never with NO_WAKEUP."""
+    ring = RingBuffer(PAGE)
+    consumer = Consumer(ring)
+    try:
+        for _ in range(backlog):
+            ring.output(b"old", WakeFlag.NO_WAKEUP)
+        _signalled(consumer)
+        assert ring.output(b"new", flags) == 0
+        assert _signalled(consumer) is wakes
+    finally:
+        ring.close()
+
+
+@pytest.mark.exhaustive
+@needs_kernel
+def test_many_scenarios_match_kernel_ring():
+    for seed in range(100, 160):
+        size = PAGE if seed % 3 else 2 * PAGE
+        theirs, ours = KernelRing(size), RingBuffer(size)
+        try:
+            for n, (op, arg, flags) in enumerate(_scenario(seed, size, 250)):
+                if op == "consume":
+                    pos = _consume_records(theirs.consumer_pos, theirs.producer_pos,
+                                           theirs.data(), size, arg)
+                    theirs.consumer_pos = pos
+                    Consumer(ours).consume(lambda s: None, limit=arg)
+                    assert ours.consumer_pos == pos, f"seed {seed} step {n}"
+                    continue
+                want = theirs.output(arg, flags) if op == "out" else \
+                    theirs.reserve_commit(arg, op == "discard")
+                assert _ours_step(ours, op, arg, flags) == want, f"seed {seed} step {n}"
+                assert bytes(ours._data[:size]) == theirs.data(), f"seed {seed} step {n}"
+        finally:
+            theirs.close()
+            ours.close()
