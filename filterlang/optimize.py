@@ -377,7 +377,8 @@ def _simulate(vals: _Values, state: list[int], ins: Insn, avail: set | frozenset
             if code & 0x08:
                 operand = state[X_ATOM]
                 xc = vals.const.get(operand)
-                if xc is not None and not (op in (AluOp.DIV, AluOp.MOD) and xc == 0):
+                if xc is not None and not (op in (AluOp.DIV, AluOp.MOD) and xc == 0) \
+                        and not (op in (AluOp.LSH, AluOp.RSH) and xc >= 32):
                     ins = Insn(Class.ALU | op | Src.K, 0, 0, xc)
                 elif op in (AluOp.DIV, AluOp.MOD):
                     risk = ("DIV0", operand)
@@ -927,7 +928,7 @@ def _simplify(root: Block, pure_loads: bool) -> tuple[Block, bool]:
             changed = True
             for s in block.succs():
                 s.preds = [block if p is nxt else p for p in s.preds]
-    if root.kind == RET and root.stmts and pure_loads:
+    if root.kind == RET and root.code == RET_K and root.stmts and pure_loads:
         root.stmts = []          # loads taken as pure: a program that returns at once needs none
         changed = True
     return root, changed
