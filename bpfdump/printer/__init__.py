@@ -10,10 +10,11 @@ counter (-#), and resolved names.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from . import ether
-from .core import Ctx, Truncated
+from .core import Ctx, Stop, Truncated
 from .hexdump import ascii_text, hex_ascii_lines, hex_lines
 from .names import Names
 from .tables import (DLT_EN10MB, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_LOOP,
@@ -69,10 +70,10 @@ class Printer:
         ctx = Ctx(o, self.state, data, pkt.wirelen)
         try:
             hdrlen = self._link(ctx, pkt.linktype, pkt.wirelen)
-        except Truncated:
-            ctx.w(" [|%s]" % ctx.proto)
-            hdrlen = 0
-        except (IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError):
+        except Stop:
+            hdrlen = ctx.hdrlen
+        except (Truncated, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,
+                struct.error):
             ctx.w(" [|%s]" % ctx.proto)
             hdrlen = 0
         text = head + ctx.text()
@@ -103,11 +104,9 @@ class Printer:
             return ether.sll2_print(ctx, 0, wirelen)
         if linktype in (DLT_RAW, DLT_RAW_ALT, LINKTYPE_RAW):
             return ether.raw_print(ctx, 0, wirelen)
-        if linktype == DLT_IPV4:
-            return ether.raw_print(ctx, 0, wirelen, 4)
-        if linktype == DLT_IPV6:
-            return ether.raw_print(ctx, 0, wirelen, 6)
+        if linktype in (DLT_IPV4, DLT_IPV6):
+            return ether.raw_print(ctx, 0, wirelen)
         if linktype in (DLT_NULL, DLT_LOOP):
-            return ether.null_print(ctx, 0, wirelen, linktype == DLT_LOOP)
+            return ether.null_print(ctx, 0, wirelen)
         ctx.proto = "unknown"
         return 0

@@ -23,9 +23,6 @@ def _linkaddr(ctx: Ctx, off: int, n: int) -> str:
 def arp_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.proto = "arp"
     o = ctx.opts
-    if ctx.avail(off) < 8:
-        ctx.w(" [|arp]")
-        return
     hrd = ctx.u16(off)
     pro = ctx.u16(off + 2)
     hln = ctx.u8(off + 4)
@@ -36,10 +33,7 @@ def arp_print(ctx: Ctx, off: int, length: int) -> None:
     tha = spa + pln
     tpa = tha + hln
     if not ctx.have(tpa, pln):
-        ctx.w(" [|ARP]")
-        from .ether import default_print
-        default_print(ctx, off, length)
-        return
+        raise Truncated()
     if not o.ether:
         ctx.w("ARP, ")
     if (pro not in (0x0800, 0x1000)) or pln != 4 or hln == 0 or o.verbose:

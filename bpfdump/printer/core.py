@@ -13,13 +13,17 @@ _U32 = struct.Struct(">I")
 
 
 class Truncated(Exception):
-    """A read ran past the captured data."""
+    """A read ran past the captured data (tcpdump's longjmp: the -x dump then starts at 0)."""
+
+
+class Stop(Exception):
+    """A printer reported truncation itself and ended the packet (tcpdump's local 'trunc:')."""
 
 
 class Ctx:
     """One packet being printed: its bytes, the current capture end, the output pieces."""
 
-    __slots__ = ("opts", "state", "data", "end", "out", "proto", "wirelen", "_ends")
+    __slots__ = ("opts", "state", "data", "end", "out", "proto", "wirelen", "_ends", "hdrlen")
 
     def __init__(self, opts, state, data: bytes, wirelen: int):
         self.opts = opts
@@ -30,6 +34,12 @@ class Ctx:
         self.proto = ""
         self.wirelen = wirelen
         self._ends: list[int] = []
+        self.hdrlen = 0  # link-layer header length, for -x when a printer stops early
+
+    def trunc(self) -> None:
+        """Print " [|proto]" and end the packet, keeping the link-layer header length."""
+        self.out.append(" [|%s]" % self.proto)
+        raise Stop()
 
     # output
     def w(self, s: str) -> None:

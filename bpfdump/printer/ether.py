@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import arp, ip, ip6, mpls
 from .core import Ctx, Truncated, tok
 from .hexdump import hex_ascii_lines
-from .tables import ETHERTYPES, VLAN_TYPES
+from .tables import ETHERTYPE_8021Q, ETHERTYPES, VLAN_TYPES
 
 MAX_ETHERNET_LENGTH = 1500
 
@@ -70,30 +70,37 @@ def ether_print(ctx: Ctx, off: int, length: int) -> int:
     caplen -= 14
     hdrlen = 14
     if length_type <= MAX_ETHERNET_LENGTH:
+        ctx.hdrlen = hdrlen
         return hdrlen + _llc_frame(ctx, off, p, length_type, length, orig_length, eflag)
-    if eflag:
+    if eflag and length_type not in VLAN_TYPES:
         ctx.w(_type_text(ctx, length_type))
         ctx.w(", length %u: " % orig_length)
+    first = True
     while length_type in VLAN_TYPES:
         if caplen < 4 or length < 4:
             ctx.proto = "vlan"
             ctx.w(" [|vlan]")
             return hdrlen + min(caplen, length)
+        if eflag:
+            ctx.w(_type_text(ctx, length_type))
+            ctx.w(", length %u: " % orig_length if first else ", ")
+        first = False
         tci = ctx.u16(p)
         length_type = ctx.u16(p + 2)
         if eflag:
             ctx.w(_tci_text(tci) + ", ")
-            if length_type > MAX_ETHERNET_LENGTH:
-                ctx.w(_type_text(ctx, length_type) + ", ")
         p += 4
         length -= 4
         caplen -= 4
         hdrlen += 4
         if length_type <= MAX_ETHERNET_LENGTH:
             if eflag:
-                ctx.w("802.3, length %u: " % length_type)
-            return hdrlen + _llc_frame(ctx, off, p, length_type, length, orig_length, False,
-                                       header_done=True)
+                ctx.w("802.3")
+            ctx.hdrlen = hdrlen
+            return hdrlen + _llc_frame(ctx, off, p, length_type, length, orig_length, False)
+    if eflag and not first:
+        ctx.w(_type_text(ctx, length_type) + ", ")
+    ctx.hdrlen = hdrlen
     if not ethertype_print(ctx, length_type, p, length):
         if not eflag:
             ctx.w(_addrs(ctx, off))
@@ -108,154 +115,168 @@ def _tci_text(tci: int) -> str:
     return "vlan %u, p %u%s" % (tci & 0xFFF, tci >> 13, ", DEI" if tci & 0x1000 else "")
 
 
-def _llc_frame(ctx, off, p, llc_len, length, orig_length, eflag, header_done=False) -> int:
-    """An 802.3 frame: the length field, then LLC. Returns the LLC header length consumed."""
-    ctx.push_end(p, llc_len)
-    if eflag:
-        ctx.w("802.3, length %u: " % llc_len)
+def _llc_frame(ctx: Ctx, off: int, p: int, llc_len: int, length: int, orig_length: int,
+               eflag: bool, header_done: bool = False) -> int:
+    """An 802.3 frame: the snapshot is cut at the length field's end, then LLC."""
     from . import llc
-    hdr = llc.llc_print(ctx, off, p, min(llc_len, length), header_done or eflag)
-    return hdr
-
-
-def sll_print(ctx: Ctx, off: int, length: int) -> int:
-    """DLT_LINUX_SLL: 16-byte Linux cooked header."""
-    ctx.proto = "sll"
-    if ctx.avail(off) < 16:
-        ctx.w(" [|sll]")
-        return ctx.avail(off)
-    pkttype = ctx.u16(off)
-    hatype = ctx.u16(off + 2)
-    halen = ctx.u16(off + 4)
-    proto = ctx.u16(off + 14)
-    if ctx.opts.ether:
-        _sll_header(ctx, pkttype, off + 6, halen, proto, length)
-    return 16 + _sll_payload(ctx, off, off + 16, proto, hatype, length - 16, 16, pkttype, halen,
-                             off + 6, length)
-
-
-def sll2_print(ctx: Ctx, off: int, length: int) -> int:
-    """DLT_LINUX_SLL2: 20-byte Linux cooked header v2."""
-    ctx.proto = "sll2"
-    if ctx.avail(off) < 20:
-        ctx.w(" [|sll2]")
-        return ctx.avail(off)
-    proto = ctx.u16(off)
-    ifindex = ctx.u32(off + 4)
-    hatype = ctx.u16(off + 8)
-    pkttype = ctx.u8(off + 10)
-    halen = ctx.u8(off + 11)
-    if ctx.opts.ether:
-        ctx.w("ifindex %u " % ifindex)
-        _sll_header(ctx, pkttype, off + 12, halen, proto, length)
-    return 20 + _sll_payload(ctx, off, off + 20, proto, hatype, length - 20, 20, pkttype, halen,
-                             off + 12, length, sll2=True, ifindex=ifindex)
+    ctx.push_end(p, llc_len)
+    try:
+        if eflag:
+            ctx.w("802.3, length %u: " % llc_len)
+        got = llc.llc_print(ctx, off, p, llc_len)
+        if got < 0:
+            default_print(ctx, p, ctx.avail(p))
+            got = -got
+        return got
+    finally:
+        ctx.pop_end()
 
 
 _SLL_PKTTYPES = {0: "In", 1: "B", 2: "M", 3: "P", 4: "Out"}
 
 
-def _sll_addr(ctx: Ctx, addr_off: int, halen: int) -> str:
+def _sll_header(ctx: Ctx, ifindex: int | None, addr_off: int, halen: int, proto: int,
+                length: int, pkttype: int | None = None) -> None:
+    """The -e part of a cooked header (sll_print / sll2_print)."""
+    if ifindex is None:
+        ctx.w("%3s " % tok(_SLL_PKTTYPES, pkttype, "?"))
+    else:
+        ctx.w("ifindex %u " % ifindex)
     if halen == 6:
-        return ctx.state.names.mac(ctx.data[addr_off:addr_off + 6])
-    return ":".join("%02x" % b for b in ctx.data[addr_off:addr_off + min(halen, 8)])
-
-
-def _sll_header(ctx, pkttype, addr_off, halen, proto, length) -> None:
-    ctx.w("%-3s " % tok(_SLL_PKTTYPES, pkttype, "?"))
-    if halen:
-        ctx.w("%s " % _sll_addr(ctx, addr_off, halen))
+        ctx.w("%s " % ctx.state.names.mac(ctx.bytes(addr_off, 6)))
     if not ctx.opts.quiet:
-        ctx.w("ethertype %s (0x%04x), " % (tok(ETHERTYPES, proto, "Unknown"), proto))
-    ctx.w("length %u: " % length)
+        if proto <= MAX_ETHERNET_LENGTH:
+            ctx.w({1: "802.3", 4: "802.2"}.get(proto, "ethertype Unknown (0x%04x)" % proto))
+        else:
+            ctx.w("ethertype %s (0x%04x)" % (tok(ETHERTYPES, proto, "Unknown"), proto))
+        ctx.w(", length %u: " % length)
 
 
-def _sll_payload(ctx, off, p, proto, hatype, length, hdrlen_base, pkttype, halen, addr_off,
-                 orig_length, sll2=False, ifindex=0) -> int:
+def _ifname(ifindex: int) -> str:
+    import socket
+    try:
+        return socket.if_indextoname(ifindex)
+    except (OSError, OverflowError, ValueError):
+        return "?"
+
+
+def sll_print(ctx: Ctx, off: int, length: int) -> int:
+    """DLT_LINUX_SLL: 16-byte Linux cooked header."""
+    ctx.proto = "sll"
+    ctx.need(off, 16)
+    pkttype = ctx.u16(off)
+    halen = ctx.u16(off + 4)
+    proto = ctx.u16(off + 14)
+    header = lambda: _sll_header(ctx, None, off + 6, halen, proto, length, pkttype)  # noqa: E731
+    if ctx.opts.ether:
+        header()
+    return 16 + _cooked_payload(ctx, off + 16, proto, length - 16, header, 16)
+
+
+def sll2_print(ctx: Ctx, off: int, length: int) -> int:
+    """DLT_LINUX_SLL2: 20-byte Linux cooked header v2 (interface name, packet type first)."""
+    ctx.proto = "sll2"
+    ctx.need(off, 20)
+    proto = ctx.u16(off)
+    ifindex = ctx.u32(off + 4)
+    pkttype = ctx.u8(off + 10)
+    halen = ctx.u8(off + 11)
+    ctx.w("%-5s " % _ifname(ifindex))
+    ctx.w("%-3s " % tok(_SLL_PKTTYPES, pkttype, "?"))
+    header = lambda: _sll_header(ctx, ifindex, off + 12, halen, proto, length)  # noqa: E731
+    if ctx.opts.ether:
+        header()
+    return 20 + _cooked_payload(ctx, off + 20, proto, length - 20, header, 20)
+
+
+def _cooked_payload(ctx: Ctx, p: int, proto: int, length: int, header, base: int) -> int:
     extra = 0
-    if proto <= MAX_ETHERNET_LENGTH:
-        # Novell 802.3 (0x0001), 802.2 LLC (0x0004), CAN etc.: print raw.
-        if not ctx.opts.ether:
-            if sll2:
-                ctx.w("ifindex %u " % ifindex)
-            _sll_header(ctx, pkttype, addr_off, halen, proto, orig_length)
-        default_print(ctx, p, min(length, ctx.avail(p)))
-        return 0
-    while proto in VLAN_TYPES:
-        if ctx.avail(p) < 4 or length < 4:
-            ctx.proto = "vlan"
-            ctx.w(" [|vlan]")
-            return extra + min(ctx.avail(p), length)
-        tci = ctx.u16(p)
-        proto = ctx.u16(p + 2)
-        if ctx.opts.ether:
-            ctx.w(_tci_text(tci) + ", ")
-            ctx.w(_type_text(ctx, proto) + ", ")
-        p += 4
-        length -= 4
-        extra += 4
-    if not ethertype_print(ctx, proto, p, length):
-        if not ctx.opts.ether:
-            if sll2:
-                ctx.w("ifindex %u " % ifindex)
-            _sll_header(ctx, pkttype, addr_off, halen, proto, orig_length)
-        default_print(ctx, p, min(length, ctx.avail(p)))
-    return extra
+    while True:
+        if proto <= MAX_ETHERNET_LENGTH:
+            if proto == 4:
+                from . import llc
+                ctx.hdrlen = base + extra
+                got = llc.llc_print(ctx, None, p, length)
+                if got >= 0:
+                    return extra + got
+            default_print(ctx, p, ctx.avail(p))
+            return extra
+        if proto == ETHERTYPE_8021Q:
+            if ctx.avail(p) < 4:
+                ctx.proto = "vlan"
+                ctx.w(" [|vlan]")
+                return extra + ctx.avail(p)
+            if ctx.opts.ether:
+                ctx.w(_tci_text(ctx.u16(p)) + ", ")
+            proto = ctx.u16(p + 2)
+            if proto <= MAX_ETHERNET_LENGTH:
+                proto = 4
+            if not ctx.opts.quiet:
+                ctx.w("ethertype %s, " % tok(ETHERTYPES, proto, "Unknown"))
+            p += 4
+            length -= 4
+            extra += 4
+            continue
+        ctx.hdrlen = base + extra
+        if not ethertype_print(ctx, proto, p, length):
+            if not ctx.opts.ether:
+                header()
+            default_print(ctx, p, ctx.avail(p))
+        return extra
 
 
-_BSD_AF = {2: "IPv4", 24: "IPv6", 28: "IPv6", 30: "IPv6", 7: "OSI", 16: "Appletalk", 23: "IPX",
-           10: "IPv6"}
-_AF_IP6 = (24, 28, 30, 10)
+_BSD_AF = {2: "IPv4", 6: "NS", 7: "ISO", 16: "Appletalk", 23: "IPX", 24: "IPv6", 28: "IPv6",
+           30: "IPv6"}
 
 
-def null_print(ctx: Ctx, off: int, length: int, loop: bool) -> int:
-    """DLT_NULL (host-order family) and DLT_LOOP (network-order family)."""
+def null_print(ctx: Ctx, off: int, length: int) -> int:
+    """DLT_NULL and DLT_LOOP: a 4-byte address family in either byte order."""
     ctx.proto = "null"
     if ctx.avail(off) < 4:
         ctx.w(" [|null]")
         return ctx.avail(off)
-    raw = ctx.bytes(off, 4)
-    family = int.from_bytes(raw, "big")
-    if not loop:
-        family = int.from_bytes(raw, "little")
-        if family & 0xFFFF0000:
-            family = int.from_bytes(raw, "big")
-    if ctx.opts.ether:
+    family = int.from_bytes(ctx.bytes(off, 4), "little")
+    if family & 0xFFFF0000:
+        family = int.from_bytes(ctx.bytes(off, 4), "big")
+
+    def header(n: int) -> None:
         if ctx.opts.quiet:
-            ctx.w("%s, " % _BSD_AF.get(family, "AF %u" % family) if family in _BSD_AF
-                  else "AF %u, " % family)
+            ctx.w(tok(_BSD_AF, family, "Unknown AF %u"))
         else:
-            ctx.w("AF %s (%u), " % (_BSD_AF.get(family, "Unknown"), family))
-        ctx.w("length %u: " % length)
+            ctx.w("AF %s (%u)" % (tok(_BSD_AF, family, "Unknown"), family))
+        ctx.w(", length %u: " % n)
+
+    if ctx.opts.ether:
+        header(length)
     p = off + 4
+    ctx.hdrlen = 4
     if family == 2:
         ip.ip_print(ctx, p, length - 4)
-    elif family in _AF_IP6:
+    elif family in (24, 28, 30):
         ip6.ip6_print(ctx, p, length - 4)
     else:
         if not ctx.opts.ether:
-            ctx.w("AF %s (%u), length %u: " % (_BSD_AF.get(family, "Unknown"), family, length))
-        default_print(ctx, p, min(length - 4, ctx.avail(p)))
+            header(length)
+        default_print(ctx, p, ctx.avail(p))
     return 4
 
 
-def raw_print(ctx: Ctx, off: int, length: int, version: int | None = None) -> int:
-    """DLT_RAW / DLT_IPV4 / DLT_IPV6: the packet starts with the IP header."""
+def raw_print(ctx: Ctx, off: int, length: int) -> int:
+    """DLT_RAW and friends: the packet starts with an IPv4 or IPv6 header (ipN_print)."""
     ctx.proto = "raw"
     if ctx.opts.ether:
         ctx.w("ip: ")
-    if version is None:
-        if ctx.avail(off) < 1:
-            ctx.w(" [|ip]")
-            return 0
-        version = ctx.u8(off) >> 4
-    if version == 6:
-        ip6.ip6_print(ctx, off, length)
-    elif version == 4:
+    ctx.proto = "ipN"
+    if length < 1:
+        ctx.w("truncated-ip %u" % length)
+        return 0
+    version = ctx.u8(off) & 0xF0
+    if version == 0x40:
         ip.ip_print(ctx, off, length)
+    elif version == 0x60:
+        ip6.ip6_print(ctx, off, length)
     else:
-        ctx.w("IP%u" % version)
-        ctx.w(" (invalid)")
+        ctx.w("unknown ip %u" % (version >> 4))
     return 0
 
 

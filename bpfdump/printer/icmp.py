@@ -1,7 +1,7 @@
 """ICMP for IPv4 (print-icmp.c)."""
 from __future__ import annotations
 
-from .core import Ctx, cksum_shouldbe, in_cksum, tok
+from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
 
 ICMP_NAMES = {0: "echo reply", 4: "source quench", 8: "echo request", 10: "router solicitation",
               13: "time stamp request", 14: "time stamp reply", 15: "information request",
@@ -26,10 +26,18 @@ def _tstamp(t: int) -> str:
 
 def icmp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.proto = "icmp"
+    _icmp(ctx, off, length, net)
+
+
+def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
     names = ctx.state.names
     itype = ctx.u8(off)
     code = ctx.u8(off + 1)
     oip = off + 8
+    if itype == 11 and not ctx.have(oip + 16, 4):
+        ctx.trunc()
+    if itype == 3 and ctx.u8(off + 1) == 3 and not ctx.have(oip + 9, 1):
+        ctx.trunc()
     if itype in (0, 8):
         text = "echo %s, id %u, seq %u" % ("request" if itype == 8 else "reply",
                                            ctx.u16(off + 4), ctx.u16(off + 6))

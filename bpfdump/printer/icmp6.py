@@ -94,11 +94,14 @@ def icmp6_print(ctx: Ctx, off: int, length: int, net) -> None:
             ctx.w(" %s, source address %s" % (names.ip6(ctx.bytes(oip + 24, 16)),
                                                names.ip6(ctx.bytes(oip + 8, 16))))
         elif code == 4:
-            up = _upper(ctx, oip)
-            if up is None:
-                raise Truncated()
-            prot, uh = up
-            dport = ctx.u16(uh + 2)
+            try:
+                up = _upper(ctx, oip)
+                if up is None:
+                    raise Truncated()
+                prot, uh = up
+                dport = ctx.u16(uh + 2)
+            except Truncated:
+                ctx.trunc()
             dst = names.ip6(ctx.bytes(oip + 24, 16))
             if prot == 6:
                 ctx.w(", %s tcp port %s" % (dst, names.tcpport(dport)))

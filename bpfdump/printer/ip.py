@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core import Ctx, cksum_shouldbe, in_cksum, tok
+from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
 from .tables import IPPROTOS
 
 IP_OPTIONS = {0: "EOL", 1: "NOP", 68: "timestamp", 130: "security", 7: "RR", 137: "SSRR",
@@ -85,7 +85,8 @@ def _print_ts(ctx: Ctx, cp: int, length: int) -> None:
         ctx.w("}")
 
 
-def _print_options(ctx: Ctx, cp: int, length: int) -> None:
+def _print_options(ctx: Ctx, cp: int, length: int) -> bool:
+    """Print IP options; False when an option runs past the capture (tcpdump's -1)."""
     sep = ""
     while length > 0:
         ctx.w(sep)
@@ -98,12 +99,14 @@ def _print_options(ctx: Ctx, cp: int, length: int) -> None:
             optlen = ctx.u8(cp + 1)
             if optlen < 2:
                 ctx.w(" [bad length %u]" % optlen)
-                return
+                return True
         if optlen > length:
             ctx.w(" [bad length %u]" % optlen)
-            return
+            return True
+        if not ctx.have(cp, optlen):
+            return False
         if code == 0:
-            return
+            return True
         if code == 68:
             _print_ts(ctx, cp, optlen)
         elif code in (7, 137, 131):
@@ -117,6 +120,7 @@ def _print_options(ctx: Ctx, cp: int, length: int) -> None:
                     ctx.w(" value %u" % value)
         cp += optlen
         length -= optlen
+    return True
 
 
 def ip_print(ctx: Ctx, off: int, length: int) -> None:
@@ -134,7 +138,8 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
         return
     if not o.ether:
         ctx.w("IP ")
-    ctx.need(off, 20)
+    if not ctx.have(off, 20):
+        ctx.trunc()
     if length < 20:
         ctx.w("truncated-ip %u" % length)
         return
@@ -172,9 +177,12 @@ def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
               % (ctx.u16(off + 4), (frag & 0x1FFF) * 8, _frag_flags(frag),
                  tok(IPPROTOS, proto, "unknown"), proto))
         ctx.w(", length %u" % ctx.u16(off + 2))
+        truncated = False
         if hlen > 20:
             ctx.w(", options (")
-            _print_options(ctx, off + 20, hlen - 20)
+            if not _print_options(ctx, off + 20, hlen - 20):
+                ctx.w(" [truncated-option]")
+                truncated = True
             ctx.w(")")
         if ctx.have(off, hlen):
             computed = in_cksum(ctx.data[off:off + hlen])
@@ -182,11 +190,17 @@ def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
                 field = ctx.u16(off + 10)
                 ctx.w(", bad cksum %x (->%x)!" % (field, cksum_shouldbe(field, computed)))
         ctx.w(")\n    ")
+        if truncated:
+            ctx.w("%s > %s: " % (names.ip(ctx.bytes(off + 12, 4)), names.ip(ctx.bytes(off + 16, 4))))
+            ctx.trunc()
     src = ctx.bytes(off + 12, 4)
     dst = ctx.bytes(off + 16, 4)
     if frag & 0x1FFF == 0:
         if proto not in (6, 17, 132, 33):
             ctx.w("%s > %s: " % (names.ip(src), names.ip(dst)))
+        if not ctx.have(off, hlen):
+            ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
+            raise Truncated()
         net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF))
         demux(ctx, proto, off + hlen, paylen, net)
     else:

@@ -57,7 +57,8 @@ def _opts(ctx: Ctx, p: int, length: int) -> None:
 
 def _optproc(ctx: Ctx, p: int, name: str) -> int:
     hlen = (ctx.u8(p + 1) + 1) << 3
-    ctx.need(p, hlen)
+    if not ctx.have(p, hlen):
+        ctx.trunc()
     ctx.w(name + " ")
     if ctx.opts.verbose:
         _opts(ctx, p + 2, hlen - 2)
@@ -111,7 +112,8 @@ def ip6_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.proto = "ip6"
     o = ctx.opts
     names = ctx.state.names
-    ctx.need(off, 40)
+    if not ctx.have(off, 40):
+        ctx.trunc()
     if length < 40:
         ctx.w("truncated-ip6 %u" % length)
         return
@@ -185,12 +187,13 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
             nh = ctx.u8(cp)
             fragmented = True
         elif nh == 43:
-            ctx.proto = "rt6"
-            ctx.need(cp, 1)
+            if not ctx.have(cp, 1):
+                ctx.trunc()
             if ck_dst is None and ctx.u8(cp + 2) in (0, 2) and ctx.u8(cp + 1) % 2 == 0:
                 n = ctx.u8(cp + 1) >> 1
                 if n and ctx.have(cp + 8, 16 * n):
                     ck_dst = ctx.bytes(cp + 8 + 16 * (n - 1), 16)
+            ctx.proto = "rt6"
             advance = _rt6(ctx, cp)
             if advance < 0:
                 return

@@ -51,7 +51,8 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
                                    _addr(ctx, net, net.dst), names.tcpport(dport)))
     else:
         ctx.w("%s > %s: " % (names.tcpport(sport), names.tcpport(dport)))
-    ctx.need(off, 20)
+    if not ctx.have(off, 20):
+        ctx.trunc()
     hlen = (ctx.u8(off + 12) >> 4) * 4
     if hlen < 20:
         ctx.w(" tcp %u [bad hdr length %u - too short, < 20]" % (length - hlen, hlen))
@@ -111,7 +112,11 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     if flags & 0x20:
         ctx.w(", urg %u" % urp)
     if hlen > 20:
-        _options(ctx, off + 20, hlen - 20, rev, thseq, thack)
+        try:
+            _options(ctx, off + 20, hlen - 20, rev, thseq, thack)
+        except _OptTrunc as exc:
+            ctx.w(" [|tcp]" + (">" if exc.args[0] else ""))
+            return
     ctx.w(", length %u" % length)
     if length <= 0:
         return
@@ -122,12 +127,17 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     _payload(ctx, p, length, sport, dport)
 
 
+class _OptTrunc(Exception):
+    """An option's data is not all captured (tcpdump's LENCHECK to the trunc label)."""
+
+
 def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) -> None:
     ctx.w(", options [")
     first = True
     while hlen > 0:
         if not first:
             ctx.w(",")
+        first_opt = first
         first = False
         opt = ctx.u8(cp)
         cp += 1
@@ -137,7 +147,7 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
             optlen = ctx.u8(cp)
             cp += 1
             if optlen < 2 or optlen > hlen:
-                ctx.w("[bad opt]")
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
                 return
             hlen -= 1
         hlen -= 1
@@ -147,19 +157,20 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
         def lencheck(n: int) -> bool:
             if n > hlen:
                 return False
-            ctx.need(cp, n)
+            if not ctx.have(cp, n):
+                raise _OptTrunc(not first_opt)
             return True
 
         if opt == 2:
             datalen = 2
             if not lencheck(2):
-                ctx.w("[bad opt]")
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
                 return
             ctx.w(" %u" % ctx.u16(cp))
         elif opt == 3:
             datalen = 1
             if not lencheck(1):
-                ctx.w("[bad opt]")
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
                 return
             ctx.w(" %u" % ctx.u8(cp))
         elif opt == 5:
@@ -179,19 +190,19 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
         elif opt in (11, 12, 13):
             datalen = 4
             if not lencheck(4):
-                ctx.w("[bad opt]")
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
                 return
             ctx.w(" %u" % ctx.u32(cp))
         elif opt == 8:
             datalen = 8
             if not lencheck(8):
-                ctx.w("[bad opt]")
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
                 return
             ctx.w(" val %u ecr %u" % (ctx.u32(cp), ctx.u32(cp + 4)))
         elif opt == 28:
             datalen = 2
             if not lencheck(2):
-                ctx.w("[bad opt]")
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
                 return
             uto = ctx.u16(cp)
             ctx.w(" 0x%x" % uto)

@@ -344,3 +344,139 @@ NANO_SETS = [["-n"], ["-n", "--nano"], ["-n", "-ttt", "--nano"], ["-n", "-ttttt"
 def test_nanosecond_capture_matches_tcpdump(ether_pcap_nano, args):
     same, total, diff = compare(ether_pcap_nano, args)
     assert same == total and not diff, "%d/%d lines identical\n%s" % (same, total, diff)
+
+
+# --------------------------------------------------------------------------- other link types
+
+
+def _link_captures() -> dict[str, tuple[int, list[bytes]]]:
+    """linktype name -> (DLT, frames): the Ethernet cases re-framed for each link layer."""
+    cases = [(n, p) for n, p in ether_cases() if p.type in (0x0800, 0x86DD, 0x0806, 0x8100,
+                                                             0x88B5, 0x8847)]
+    mac = bytes.fromhex("0011223344550000")
+    sll, sll2 = [], []
+    for i, (_, p) in enumerate(cases):
+        payload = bytes(p.payload)
+        sll.append(struct.pack(">HHH8sH", i % 5, 1, 6, mac, p.type) + payload)
+        sll2.append(struct.pack(">HHIHBB8s", p.type, 0, 1 + i % 4, 1, i % 5, 6, mac) + payload)
+    first_ip = bytes(cases[0][1].payload)
+    sll.append(struct.pack(">HHH8sH", 0, 772, 0, bytes(8), 0x0800) + first_ip)
+    sll.append(struct.pack(">HHH8sH", 4, 1, 6, mac, 0x0004) + b"\xaa\xaa\x03\x00\x00\x00\x08\x00"
+               + first_ip)
+    ip_only = [bytes(p.payload) for _, p in cases if p.type in (0x0800, 0x86DD)]
+    v4 = [bytes(p.payload) for _, p in cases if p.type == 0x0800]
+    v6 = [bytes(p.payload) for _, p in cases if p.type == 0x86DD]
+    null = [struct.pack("<I", 2 if d[0] >> 4 == 4 else 30) + d for d in ip_only]
+    null += [struct.pack("<I", 99) + b"abcdefgh", struct.pack(">I", 2) + ip_only[0],
+             struct.pack("<I", 24) + v6[0], struct.pack("<I", 28) + v6[0]]
+    loop = [struct.pack(">I", 2 if d[0] >> 4 == 4 else 24) + d for d in ip_only]
+    loop += [struct.pack(">I", 99) + b"abcdefgh"]
+    raw = ip_only + [b"\x50" + bytes(30)]
+    return {"LINUX_SLL": (113, sll), "LINUX_SLL2": (276, sll2), "NULL": (0, null),
+            "LOOP": (108, loop), "RAW": (101, raw), "RAW12": (12, raw), "IPV4": (228, v4),
+            "IPV6": (229, v6)}
+
+
+def _llc_frames() -> list[bytes]:
+    from scapy.all import ICMP, IP, LLC, SNAP, Dot1Q, Dot3, Ether
+    addrs = dict(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
+    ip = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / ICMP())
+    frames = [
+        Dot3(**addrs) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x0800) / ip,
+        Dot3(**addrs) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0, code=0x88B5) / b"abcdefgh",
+        Dot3(**addrs) / LLC(dsap=0xAA, ssap=0xAA, ctrl=3) / SNAP(OUI=0x123456, code=0x1234)
+        / b"abcdefgh",
+        Dot3(**addrs) / LLC(dsap=0x06, ssap=0x06, ctrl=3) / ip,
+        Dot3(**addrs) / LLC(dsap=0x80, ssap=0x80, ctrl=3) / b"hello world",
+        Dot3(**addrs) / LLC(dsap=0x80, ssap=0x81, ctrl=0xE3) / b"hello world",
+        Dot3(**addrs) / LLC(dsap=0x04, ssap=0x04, ctrl=0xAF) / b"\x81\x01\x00",
+        Dot3(**addrs) / LLC(dsap=0x0E, ssap=0x04, ctrl=0x12) / b"\x34hello",
+        Dot3(**addrs) / LLC(dsap=0xF4, ssap=0xF4, ctrl=0x05) / b"\x06",
+        Ether(**addrs) / Dot1Q(vlan=5, type=20) / LLC(dsap=0x80, ssap=0x80, ctrl=3)
+        / b"hello world",
+    ]
+    out = []
+    for f in frames:
+        data = bytes(f)
+        out.append(data + bytes(max(0, 60 - len(data))))
+    return out
+
+
+LINK_SETS = [["-n"], ["-n", "-e"], ["-e"], ["-n", "-e", "-q"], ["-n", "-q"], ["-n", "-xx"],
+             ["-n", "-X"], ["-n", "-vv"], ["-n", "-e", "-v", "-A"]]
+
+
+@pytest.fixture(scope="module")
+def link_pcaps(tmp_path_factory):
+    base = tmp_path_factory.mktemp("links")
+    paths = {}
+    captures = dict(_link_captures())
+    captures["EN10MB_LLC"] = (1, _llc_frames())
+    for name, (dlt, frames) in captures.items():
+        recs = [(BASE_TS * 1_000_000_000 + i * 100_000_000, len(d), d)
+                for i, d in enumerate(frames)]
+        path = base / ("%s.pcap" % name)
+        path.write_bytes(_pcap_bytes(recs, dlt))
+        paths[name] = path
+    return paths
+
+
+LINK_NAMES = ["LINUX_SLL", "LINUX_SLL2", "NULL", "LOOP", "RAW", "RAW12", "IPV4", "IPV6",
+              "EN10MB_LLC"]
+
+
+@pytest.mark.parametrize("args", LINK_SETS, ids=_ids(LINK_SETS))
+@pytest.mark.parametrize("link", LINK_NAMES)
+def test_link_types_match_tcpdump(link_pcaps, link, args):
+    same, total, diff = compare(link_pcaps[link], args)
+    assert same == total and not diff, "%d/%d lines identical\n%s" % (same, total, diff)
+
+
+# --------------------------------------------------------------------------- truncated captures
+
+
+def _truncated_pcap(base, snap: int):
+    recs = []
+    for i, (_, pkt) in enumerate(ether_cases()):
+        data = bytes(pkt)
+        recs.append((BASE_TS * 1_000_000_000 + i * 100_000_000, len(data), data[:snap]))
+    path = base / ("snap%d.pcap" % snap)
+    path.write_bytes(_pcap_bytes(recs, 1, snaplen=snap))
+    return path
+
+
+SNAPLENS = [14, 16, 20, 34, 38, 42, 54, 58, 62, 70, 80, 100]
+SNAP_SETS = [["-n"], ["-n", "-vv"], ["-n", "-X"], ["-n", "-e", "-vv", "-XX"]]
+
+
+@pytest.fixture(scope="module")
+def snap_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("snap")
+
+
+@pytest.mark.parametrize("args", SNAP_SETS, ids=_ids(SNAP_SETS))
+@pytest.mark.parametrize("snap", SNAPLENS)
+def test_truncated_captures_match_tcpdump(snap_dir, snap, args):
+    path = snap_dir / ("snap%d.pcap" % snap)
+    if not path.exists():
+        _truncated_pcap(snap_dir, snap)
+    same, total, diff = compare(path, args)
+    assert same == total and not diff, "%d/%d lines identical\n%s" % (same, total, diff)
+
+
+EXHAUSTIVE_SETS = [["-n"], ["-n", "-v"], ["-n", "-vv"], ["-n", "-vvv"], ["-n", "-x"],
+                   ["-n", "-X"], ["-n", "-A"], ["-n", "-e", "-XX"], ["-n", "-q"], ["-e"]]
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("args", EXHAUSTIVE_SETS, ids=_ids(EXHAUSTIVE_SETS))
+def test_every_snaplen_matches_tcpdump(snap_dir, args):
+    failures = []
+    for snap in range(1, 320):
+        path = snap_dir / ("snap%d.pcap" % snap)
+        if not path.exists():
+            _truncated_pcap(snap_dir, snap)
+        same, total, diff = compare(path, args)
+        if same != total or diff:
+            failures.append("snaplen %d: %d/%d\n%s" % (snap, same, total, diff[:2000]))
+    assert not failures, "\n".join(failures[:5])
