@@ -216,7 +216,7 @@ class RingBuffer(_Ring):
     def _reserve(self, size: int) -> int | None:
         """Reserve a record; the data offset of its sample, or None (counted as dropped)."""
         total = _round8(size + HDR_SIZE)
-        if size > MAX_RECORD_SIZE or total > self.size:
+        if size < 0 or size > MAX_RECORD_SIZE or total > self.size:
             self._meta[2] += 1
             return None
         hdr, mask = self._hdr, self.mask
@@ -340,7 +340,8 @@ class RingBuffer(_Ring):
 
 
 class Consumer:
-    """Reads records from a RingBuffer, in this or another process (libbpf ring_buffer).
+    """Reads records from a RingBuffer, in this or another process (libbpf ring_buffer). One
+    consumer per ring at a time: consumer_pos has a single writer.
 
     ``callback(sample: memoryview) -> int | None`` gets each committed, non-discarded record;
     the view is valid only during the call (copy with ``bytes(sample)`` to keep it). A negative
