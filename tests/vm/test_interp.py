@@ -477,3 +477,48 @@ def test_hostile_programs_raise_only_vmerror(program, packet):
 @given(hostile, st.binary(max_size=40))
 def test_hostile_programs_raise_only_vmerror_exhaustive(program, packet):
     test_hostile_programs_raise_only_vmerror.hypothesis.inner_test(program, packet)
+
+
+RINGBUF_PROGRAM = """
+    lddw %r1, map_fd({fd})
+    mov %r2, 12
+    mov %r3, 0
+    call 131
+    jeq %r0, 0, skip
+    stw [%r0+0], 0x11223344
+    mov %r1, %r0
+    mov %r2, 0
+    call 132
+skip:
+    lddw %r1, map_fd({fd})
+    mov %r2, %r10
+    add %r2, -8
+    stdw [%r10-8], 7
+    mov %r3, 8
+    mov %r4, 0
+    call 130
+    mov %r6, %r0
+    lddw %r1, map_fd({fd})
+    mov %r2, {query}
+    call 134
+    lsh %r6, 16
+    add %r0, %r6
+    exit
+"""
+
+
+@need_kernel
+@pytest.mark.parametrize("query", [0, 1, 2, 3], ids=["avail_data", "ring_size", "cons_pos", "prod_pos"])
+def test_ringbuf_helpers_match_the_kernel(query):
+    maps_mod = pytest.importorskip("vm.maps")
+    ours_ring = maps_mod.create_map(27, 0, 0, 4096)
+    k_ring = kernel.KernelMap(27, 0, 0, 4096)
+    try:
+        program = assemble(RINGBUF_PROGRAM.format(fd=k_ring.fd, query=query))
+        assert (ours(program, b"abc", maps={k_ring.fd: ours_ring})
+                == kernel_result(program, b"abc"))
+    finally:
+        k_ring.close()
+    records = []
+    ours_ring.consumer().consume(lambda data: records.append(bytes(data)))
+    assert records == [(0x11223344).to_bytes(4, "little") + bytes(8), (7).to_bytes(8, "little")]
