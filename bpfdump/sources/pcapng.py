@@ -184,6 +184,7 @@ class PcapngSource(Source):
         self._u32 = struct.Struct(order + "I")
         self._bhdr = struct.Struct(order + "II")
         self._epb = struct.Struct(order + "IIIII")
+        self._epb_block = struct.Struct(order + "IIIIIII")
         self._opb = struct.Struct(order + "HHIIII")
 
     def _next_block(self, pos: int):
@@ -340,19 +341,19 @@ class PcapngSource(Source):
         P = Packet
         pos = self._pos
         while True:
-            bhdr = self._bhdr.unpack_from
+            head = self._epb_block.unpack_from     # block header + EPB fixed part, 28 bytes
             u32 = self._u32.unpack_from
-            epb = self._epb.unpack_from
             ifaces = self._ifaces
             nif = len(ifaces)
             maxblock = self._max_block
             buf = inp.buf
             end = inp.end
-            need = 8
+            need = 28
             relook = False
-            while pos + 8 <= end:
-                btype, total = bhdr(buf, pos)
-                if total < 32 or total & 3 or total > maxblock or btype != BT_EPB:
+            cur = -1        # the interface whose fields are in the locals below
+            while pos + 28 <= end:
+                btype, total, ifid, hi, lo, caplen, wirelen = head(buf, pos)
+                if btype != BT_EPB or total & 3 or total < 32 or total > maxblock:
                     relook = True
                     break
                 nxt = pos + total
@@ -362,23 +363,25 @@ class PcapngSource(Source):
                 if u32(buf, nxt - 4)[0] != total:
                     relook = True
                     break
-                ifid, hi, lo, caplen, wirelen = epb(buf, pos + 8)
-                if ifid >= nif or caplen > total - 32:
+                if ifid != cur:
+                    if ifid >= nif:
+                        relook = True
+                        break
+                    dlt, snap, mult, res, offns, index, _, _ = ifaces[ifid]
+                    cur = ifid
+                if caplen > snap or caplen > total - 32:
                     relook = True
                     break
-                dlt, snap, mult, res, offns, index, _, _ = ifaces[ifid]
-                if caplen > snap:
-                    relook = True
-                    break
-                t = (hi << 32) | lo
                 if mult:
-                    ts = t * mult + offns
+                    ts = ((hi << 32) | lo) * mult + offns
                 else:
+                    t = (hi << 32) | lo
                     ts = (t // res) * NS + (t % res) * NS // res + offns
                 yield new(P, (ts, wirelen, buf[pos + 28:pos + 28 + caplen], dlt, index))
                 pos = nxt
-            if relook:
-                # anything but a well-formed EPB: the careful path
+            if relook or (inp.eof and pos < inp.end):
+                # anything but a well-formed EPB, or a short block at the end: the careful
+                # path (which also raises on a cut block)
                 pkt, pos = self._slow_block(pos)
                 if pkt is not None:
                     yield pkt
@@ -387,8 +390,6 @@ class PcapngSource(Source):
                 break
             pos = inp.refill(pos, need)
         self._pos = pos
-        if pos < inp.end:
-            self._next_block(pos)   # raises the truncation error
 
     def _slow_block(self, pos: int):
         """Handle one block of any kind at pos; returns (Packet or None, next pos)."""
