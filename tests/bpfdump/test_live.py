@@ -89,7 +89,7 @@ def _setns(ns: str) -> None:
         os.close(fd)
 
 
-def _live_child(ns, kwargs, attach, ready, stop, result):
+def _live_child(ns, kwargs, attach, ready, stop, expected, result):
     try:
         _setns(ns)
         from bpfdump.sources.live import LiveSource
@@ -100,11 +100,13 @@ def _live_child(ns, kwargs, attach, ready, stop, result):
         packets = []
         while not stop.is_set():
             packets.extend(src.next_batch(100))
-        while True:                                         # drain what is still in the ring
-            batch = src.next_batch(300)
+        # drain what is still in the ring: up to tcpdump's count, or 2 s without progress
+        while len(packets) < expected.value:
+            batch = src.next_batch(2000)
             if not batch:
                 break
             packets.extend(batch)
+        packets.extend(src.next_batch(100))                 # and anything beyond it
         stats = src.stats()
         src.close()
         result.put(("ok", [(p.wirelen, p.data, p.linktype) for p in packets], stats))
@@ -128,8 +130,9 @@ def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, sender
     datagrams; (ours, tcpdump's, our stats)."""
     ctx = multiprocessing.get_context("fork")
     ready, stop, result = ctx.Event(), ctx.Event(), ctx.Queue()
+    expected = ctx.Value("l", 0)
     proc = ctx.Process(target=_live_child,
-                       args=(pair.b, live_kwargs, attach, ready, stop, result))
+                       args=(pair.b, live_kwargs, attach, ready, stop, expected, result))
     proc.start()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "oracle.pcap")
@@ -148,11 +151,12 @@ def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, sender
         finally:
             dump.send_signal(signal.SIGINT)
             _, tail = dump.communicate(timeout=30)
+            theirs = _read_pcap(out) if os.path.exists(out) else []
+            expected.value = len(theirs)
             stop.set()
         status, ours, stats = result.get(timeout=60)
         proc.join(30)
         assert status == "ok", ours
-        theirs = _read_pcap(out)
     # tcpdump must have read everything its socket received (or the oracle is incomplete);
     # with -Q the kernel count also holds the other direction, which libpcap drops itself
     counts = dict(reversed(line.split(" ", 1)) for line in tail.splitlines() if " packet" in line)
