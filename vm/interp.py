@@ -582,8 +582,10 @@ def _insn_code(pc: int, insn: ebpf.Insn, form: ebpf.Form,
                     4: f"int.from_bytes(p[{k}:{k + 4}], 'big')"}[size]
             return ["p = m.packet", f"if len(p) < {k + size}: raise _Drop",
                     f"r[0] = {load}"], False
-        off = f"((({s} + {insn.imm}) & {_W32}) ^ 0x80000000) - 0x80000000"
-        return [f"r[0] = m.ld_abs({off}, {size})"], False
+        load = {1: "p[o]", 2: "(p[o] << 8) | p[o + 1]", 4: "int.from_bytes(p[o:o + 4], 'big')"}[size]
+        return [f"o = ((({s} + {insn.imm}) & {_W32}) ^ 0x80000000) - 0x80000000",
+                "p = m.packet",
+                f"r[0] = {load} if 0 <= o <= len(p) - {size} else m.ld_abs(o, {size})"], False
     if syntax == "lddw":
         if insn.src == Pseudo.IMM64:
             return [f"{d} = {((second.imm & M32) << 32) | (insn.imm & M32)}"], False
