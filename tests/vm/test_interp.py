@@ -181,6 +181,10 @@ KERNEL_CASES = [
     ("skb_load_bytes_oob", "stdw [%r10-8], -1\nmov %r2, 18\nmov %r3, %r10\nadd %r3, -8\n"
                            "mov %r4, 4\ncall 26\nldxw %r1, [%r10-8]\nadd %r0, %r1\nexit",
      bytes(range(20))),
+    ("bounded_loop", "mov %r0, 0\nmov %r2, 10\nloop:\nadd %r0, %r2\nsub %r2, 1\n"
+                     "jne32 %r2, 0, loop\nexit", b""),
+    ("gotol_loop", "mov %r0, 1\nmov %r2, 5\nloop:\nmul %r0, 3\nsub %r2, 1\njeq %r2, 0, +1\n"
+                   "ja32 loop\nexit", b""),
     ("local_calls", "mov %r1, 5\ncall local f\nadd %r0, 1\nexit\nf:\nmov %r0, %r1\nmul %r0, 3\n"
                     "stdw [%r10-8], 4\nldxdw %r2, [%r10-8]\nadd %r0, %r2\nexit", b"\0" * 4),
 ]
