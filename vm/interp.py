@@ -769,17 +769,21 @@ def load(program: ebpf.Program) -> Loaded:
 
 
 def run(program: ebpf.Program, packet, wirelen: int | None = None, *, maps=None, helpers=None,
-        budget: int = 1_000_000, skb: SkBuff | None = None, trace: list | None = None) -> int:
+        budget: int = 1_000_000, skb: SkBuff | None = None, trace: list | None = None,
+        rng=None, clock=monotonic_ns) -> int:
     """Run ``program`` as a BPF_PROG_TYPE_SOCKET_FILTER on ``packet``; r0 as unsigned 32-bit.
 
     ``maps``: a sequence or dict that LD_IMM64 map pseudo-instructions index; ``helpers``:
     extra or replacement helpers by number; ``skb``: context fields (see :class:`SkBuff`);
-    ``trace``: a list that receives trace_printk lines."""
+    ``trace``: a list that receives trace_printk lines; ``rng`` (a ``random.Random``) and
+    ``clock`` (nanoseconds) feed get_prandom_u32 and ktime_get_ns."""
     return load(program).run(packet, wirelen, maps=maps, helpers=helpers, budget=budget,
-                             skb=skb, trace=trace)
+                             skb=skb, trace=trace, rng=rng, clock=clock)
 
 
 def run_raw(program: ebpf.Program, mem=b"", *, maps=None, helpers=None,
-            budget: int = 1_000_000, trace: list | None = None) -> int:
+            budget: int = 1_000_000, trace: list | None = None, rng=None,
+            clock=monotonic_ns) -> int:
     """Run ``program`` with r1 = pointer to ``mem``, r2 = len(mem); the full 64-bit r0."""
-    return load(program).run_raw(mem, maps=maps, helpers=helpers, budget=budget, trace=trace)
+    return load(program).run_raw(mem, maps=maps, helpers=helpers, budget=budget, trace=trace,
+                                 rng=rng, clock=clock)

@@ -526,3 +526,10 @@ def test_ringbuf_helpers_match_the_kernel(query):
     records = []
     ours_ring.consumer().consume(lambda data: records.append(bytes(data)))
     assert records == [(0x11223344).to_bytes(4, "little") + bytes(8), (7).to_bytes(8, "little")]
+
+
+def test_time_and_randomness_come_from_the_caller():
+    program = assemble("call 5\nmov %r6, %r0\ncall 7\nadd %r0, %r6\nexit")
+    expected = random.Random(7).getrandbits(32) + 1000
+    assert interp.run(program, b"", rng=random.Random(7), clock=lambda: 1000) == expected
+    assert interp.run_raw(program, rng=random.Random(7), clock=lambda: 1000) == expected
