@@ -129,19 +129,25 @@ def _offline(opts: dict, expr: str) -> int:
         else:
             compile_lt = source.linktype
         prog = compile_filter(expr, compile_lt, source.snaplen, not opts["no_optimize"])
-        sink = _make_sink(opts, source.linktype, source.snaplen, source.precision)
+        sink = _make_sink(opts, source.linktype, source.snaplen,
+                          getattr(source, "linktype_ext", 0))
         try:
             engine.run(source, prog, sink, count=opts["count"])
         except CaptureError as exc:
             sink.close()
             raise RuntimeFailure(str(exc)) from None
         sink.close()
+    limit = getattr(sink, "file_limit", None)
+    if limit is not None:
+        print(f"Maximum file limit reached: {limit}", file=sys.stderr)
     return 0
 
 
 # -- sinks --------------------------------------------------------------------------------------
 
-def _precision(opts: dict, source_precision: str = "micro") -> str:
+def _precision(opts: dict) -> str:
+    """Time-stamp precision of what we print and write: tcpdump opens every input at the
+    requested precision (microseconds unless --nano), whatever the file holds."""
     if opts["nano"]:
         return opts["nano"]
     if opts["precision"]:
@@ -149,17 +155,18 @@ def _precision(opts: dict, source_precision: str = "micro") -> str:
     return "micro"
 
 
-def _make_sink(opts: dict, linktype: int, snaplen: int, source_precision: str = "micro"):
+def _make_sink(opts: dict, linktype: int, snaplen: int, linktype_ext: int = 0):
     from . import sinks
     parts = []
     if opts["count_only"]:
         return sinks.CountSink(sys.stdout)
     if opts["write_file"] is not None:
         parts.append(sinks.WriteSink(opts["write_file"], linktype, snaplen,
-                                     precision=_precision(opts, source_precision),
+                                     precision=_precision(opts),
                                      packet_buffered=opts["packet_buffered"],
                                      file_size=opts["file_size"], file_count=opts["file_count"],
-                                     rotate_seconds=opts["rotate_seconds"]))
+                                     rotate_seconds=opts["rotate_seconds"],
+                                     linktype_ext=linktype_ext))
         if not opts["also_print"]:
             return parts[0]
     parts.append(sinks.PrintSink(_print_options(opts, snaplen), sys.stdout,

@@ -68,7 +68,7 @@ def run(opts: dict, expr: str) -> int:
             # the VM still checks what the kernel passes: packets queued before the attach
             # were not filtered, and only matching packets reach us after it
             _attach_in_kernel(source, prog)
-        sink = _make_sink(opts, linktype.dlt, snaplen, "micro")
+        sink = _make_sink(opts, linktype.dlt, snaplen)
         printing = opts["write_file"] is None and not opts["count_only"]
         if printing and not opts["verbose"]:
             print("bpfdump: verbose output suppressed, use -v[v]... for full protocol decode",

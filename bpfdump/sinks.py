@@ -46,7 +46,7 @@ class WriteSink:
 
     def __init__(self, path: str, linktype: int, snaplen: int, precision: str = "micro",
                  packet_buffered: bool = False, file_size=None, file_count=None,
-                 rotate_seconds=None):
+                 rotate_seconds=None, linktype_ext: int = 0):
         from . import writer
         self._packet_buffered = packet_buffered
         target = sys.stdout.buffer if path == "-" else path
@@ -55,9 +55,11 @@ class WriteSink:
                 self._writer = writer.RotatingWriter(
                     path, linktype, snaplen, precision=precision,
                     file_size=file_size * 1_000_000 if file_size else None,
-                    file_count=file_count, rotate_seconds=rotate_seconds)
+                    file_count=file_count, rotate_seconds=rotate_seconds,
+                    linktype_ext=linktype_ext)
             else:
-                self._writer = writer.PcapWriter(target, linktype, snaplen, precision=precision)
+                self._writer = writer.PcapWriter(target, linktype, snaplen, precision=precision,
+                                                 linktype_ext=linktype_ext)
         except OSError as exc:
             raise RuntimeFailure(f"{path}: {exc.strerror}") from None
         self.count = 0
@@ -70,6 +72,13 @@ class WriteSink:
         except OSError as exc:
             raise RuntimeFailure(f"write error: {exc.strerror}") from None
         self.count += 1
+
+    @property
+    def file_limit(self) -> int | None:
+        """-G with -W: the number of files once the last one allowed is done, else None."""
+        if getattr(self._writer, "done", False):
+            return self._writer.file_count
+        return None
 
     def close(self) -> None:
         try:
