@@ -1,4 +1,5 @@
 """Shared pytest fixtures: where the public conformance data lives, and skips when it does not."""
+
 from __future__ import annotations
 
 import shutil

@@ -4,12 +4,13 @@ Core model (stable, used by filterlang): ``Insn(code, jt, jf, k)`` and ``Program
 
     Program.format("d" | "dd" | "ddd")   text byte-identical to ``tcpdump -d / -dd / -ddd``
     assemble(text) -> Program            reads that text back (and bpf_asm-style source with labels)
-    validate(program, mode)              kernel or libpcap rules; raises ValidationError naming the pc
+    validate(program, mode)              kernel or libpcap rules; ValidationError names the pc
     run(program, packet, wirelen=None)   libpcap's bpf_filter() semantics
 
 One table, ``OPCODES``, says which opcodes exist, how they print and who accepts them; the
 validator, the disassembler, the assembler and the interpreter all read it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -82,19 +83,20 @@ class MiscOp(IntEnum):
     TXA = 0x80
 
 
-MEMWORDS = 16          # BPF_MEMWORDS: scratch memory M[0..15]
-MAXINSNS = 4096        # BPF_MAXINSNS (kernel limit for classic programs)
-LIBPCAP_MAXINSNS = 3060000   # what libpcap's userland validator allows
-MAX_BACKWARD_JUMPS = 64      # libpcap's interpreter gives up (returns 0) after this many
+MEMWORDS = 16  # BPF_MEMWORDS: scratch memory M[0..15]
+MAXINSNS = 4096  # BPF_MAXINSNS (kernel limit for classic programs)
+LIBPCAP_MAXINSNS = 3060000  # what libpcap's userland validator allows
+MAX_BACKWARD_JUMPS = 64  # libpcap's interpreter gives up (returns 0) after this many
 
 # Linux negative offsets (include/uapi/linux/filter.h).
-SKF_AD_OFF = 0xFFFFF000      # -0x1000: ancillary data
-SKF_NET_OFF = 0xFFF00000     # -0x100000: network header
-SKF_LL_OFF = 0xFFE00000      # -0x200000: link-layer header
+SKF_AD_OFF = 0xFFFFF000  # -0x1000: ancillary data
+SKF_NET_OFF = 0xFFF00000  # -0x100000: network header
+SKF_LL_OFF = 0xFFE00000  # -0x200000: link-layer header
 
 
 class Ancillary(IntEnum):
-    """Linux ancillary loads: ``ld [SKF_AD_OFF + n]`` reads socket-buffer metadata, not packet bytes."""
+    """Linux ancillary loads: ``ld [SKF_AD_OFF + n]`` reads socket-buffer metadata."""
+
     PROTOCOL = 0
     PKTTYPE = 4
     IFINDEX = 8
@@ -115,21 +117,37 @@ class Ancillary(IntEnum):
 
 # How libpcap's bpf_image() names them inside the brackets: "ld [proto]".
 ANCILLARY_NAMES: dict[int, str] = {
-    Ancillary.PROTOCOL: "proto", Ancillary.PKTTYPE: "type", Ancillary.IFINDEX: "ifidx",
-    Ancillary.NLATTR: "nla", Ancillary.NLATTR_NEST: "nlan", Ancillary.MARK: "mark",
-    Ancillary.QUEUE: "queue", Ancillary.HATYPE: "hatype", Ancillary.RXHASH: "rxhash",
-    Ancillary.CPU: "cpu", Ancillary.ALU_XOR_X: "xor_x", Ancillary.VLAN_TAG: "vlan_tci",
-    Ancillary.VLAN_TAG_PRESENT: "vlanp", Ancillary.PAY_OFFSET: "poff", Ancillary.RANDOM: "random",
+    Ancillary.PROTOCOL: "proto",
+    Ancillary.PKTTYPE: "type",
+    Ancillary.IFINDEX: "ifidx",
+    Ancillary.NLATTR: "nla",
+    Ancillary.NLATTR_NEST: "nlan",
+    Ancillary.MARK: "mark",
+    Ancillary.QUEUE: "queue",
+    Ancillary.HATYPE: "hatype",
+    Ancillary.RXHASH: "rxhash",
+    Ancillary.CPU: "cpu",
+    Ancillary.ALU_XOR_X: "xor_x",
+    Ancillary.VLAN_TAG: "vlan_tci",
+    Ancillary.VLAN_TAG_PRESENT: "vlanp",
+    Ancillary.PAY_OFFSET: "poff",
+    Ancillary.RANDOM: "random",
     Ancillary.VLAN_TPID: "vlan_tpid",
 }
 
 # Other spellings the assembler accepts (bpf_asm's "#name" forms and the kernel's names).
 _ANCILLARY_ALIASES: dict[str, int] = {
     **{name: off for off, name in ANCILLARY_NAMES.items()},
-    "protocol": Ancillary.PROTOCOL, "pkttype": Ancillary.PKTTYPE, "ifindex": Ancillary.IFINDEX,
-    "nlattr": Ancillary.NLATTR, "nlattr_nest": Ancillary.NLATTR_NEST, "rand": Ancillary.RANDOM,
-    "vlan_avail": Ancillary.VLAN_TAG_PRESENT, "vlan_tag": Ancillary.VLAN_TAG,
-    "vlan_tag_present": Ancillary.VLAN_TAG_PRESENT, "pay_offset": Ancillary.PAY_OFFSET,
+    "protocol": Ancillary.PROTOCOL,
+    "pkttype": Ancillary.PKTTYPE,
+    "ifindex": Ancillary.IFINDEX,
+    "nlattr": Ancillary.NLATTR,
+    "nlattr_nest": Ancillary.NLATTR_NEST,
+    "rand": Ancillary.RANDOM,
+    "vlan_avail": Ancillary.VLAN_TAG_PRESENT,
+    "vlan_tag": Ancillary.VLAN_TAG,
+    "vlan_tag_present": Ancillary.VLAN_TAG_PRESENT,
+    "pay_offset": Ancillary.PAY_OFFSET,
     "alu_xor_x": Ancillary.ALU_XOR_X,
 }
 
@@ -137,6 +155,7 @@ _ANCILLARY_ALIASES: dict[str, int] = {
 @dataclass(frozen=True, slots=True)
 class Insn:
     """One classic BPF instruction, exactly as ``struct sock_filter`` holds it."""
+
     code: int
     jt: int = 0
     jf: int = 0
@@ -169,6 +188,7 @@ def jump(code: int, k: int, jt: int, jf: int) -> Insn:
 @dataclass(frozen=True, slots=True)
 class Program:
     """An ordered tuple of instructions."""
+
     insns: tuple[Insn, ...]
 
     def __init__(self, insns=()):
@@ -210,29 +230,32 @@ class Program:
 
 # --- the opcode table -------------------------------------------------------------------------
 
+
 class Operand(Enum):
     """How an instruction's operand is printed by bpf_image() (and read back by the assembler)."""
-    NONE = ""              # tax, txa, neg, "ret" (A)
-    HEX = "#0x%x"          # ld #0x5, and #0xf, jeq #0x800
-    DEC = "#%d"            # add #15, ret #262144 (k printed as a signed int)
-    ABS = "[%d]"           # ld [12], or ld [proto] for a Linux ancillary offset
-    IND = "[x + %d]"       # ldb [x + 14]
-    MSH = "4*([%d]&0xf)"   # ldxb 4*([14]&0xf)
-    MEM = "M[%d]"          # ld M[3], st M[3]
-    LEN = "#pktlen"        # ld #pktlen
-    X = "x"                # add x, jeq x
-    JA = "%d"              # ja 12 (the absolute target)
+
+    NONE = ""  # tax, txa, neg, "ret" (A)
+    HEX = "#0x%x"  # ld #0x5, and #0xf, jeq #0x800
+    DEC = "#%d"  # add #15, ret #262144 (k printed as a signed int)
+    ABS = "[%d]"  # ld [12], or ld [proto] for a Linux ancillary offset
+    IND = "[x + %d]"  # ldb [x + 14]
+    MSH = "4*([%d]&0xf)"  # ldxb 4*([14]&0xf)
+    MEM = "M[%d]"  # ld M[3], st M[3]
+    LEN = "#pktlen"  # ld #pktlen
+    X = "x"  # add x, jeq x
+    JA = "%d"  # ja 12 (the absolute target)
 
 
 @dataclass(frozen=True, slots=True)
 class OpSpec:
     """One row of the opcode table."""
+
     code: int
     mnemonic: str
     operand: Operand
-    kernel: bool = True     # Linux's classic checker accepts the opcode
-    libpcap: bool = True    # libpcap's bpf_filter() interprets it
-    printed: bool = True    # libpcap 1.10's bpf_image() knows it (otherwise it prints "unimp 0x..")
+    kernel: bool = True  # Linux's classic checker accepts the opcode
+    libpcap: bool = True  # libpcap's bpf_filter() interprets it
+    printed: bool = True  # libpcap 1.10's bpf_image() knows it (otherwise it prints "unimp 0x..")
 
     @property
     def is_jump(self) -> bool:
@@ -258,7 +281,9 @@ def _table() -> dict[int, OpSpec]:
     add(ld | Mode.MEM, "ld", Operand.MEM)
     add(ldx | Mode.IMM, "ldx", Operand.HEX)
     add(ldx | Mode.MEM, "ldx", Operand.MEM)
-    add(ldx | Size.W | Mode.LEN, "ldx", Operand.LEN, printed=False)   # libpcap 1.10 prints "unimp 0x81"
+    add(
+        ldx | Size.W | Mode.LEN, "ldx", Operand.LEN, printed=False
+    )  # libpcap 1.10 prints "unimp 0x81"
     add(ldx | Size.B | Mode.MSH, "ldxb", Operand.MSH)
     add(Class.ST, "st", Operand.MEM)
     add(Class.STX, "stx", Operand.MEM)
@@ -287,6 +312,7 @@ OPCODES: dict[int, OpSpec] = _table()
 
 
 # --- disassembly (libpcap's bpf_image / bpf_dump formats) ---------------------------------------
+
 
 def _s32(v: int) -> int:
     v &= 0xFFFFFFFF
@@ -324,7 +350,13 @@ def _image(insn: Insn, pc: int) -> str:
         mnemonic, operand = spec.mnemonic, _operand_text(insn, spec, pc)
     # bpf_image decides the layout from the class bits alone, known opcode or not.
     if insn.code & 0x07 == Class.JMP and insn.code & 0xF0 != JmpOp.JA:
-        return "(%03d) %-8s %-16s jt %d\tjf %d" % (pc, mnemonic, operand, pc + 1 + insn.jt, pc + 1 + insn.jf)
+        return "(%03d) %-8s %-16s jt %d\tjf %d" % (
+            pc,
+            mnemonic,
+            operand,
+            pc + 1 + insn.jt,
+            pc + 1 + insn.jf,
+        )
     return "(%03d) %-8s %s" % (pc, mnemonic, operand)
 
 
@@ -347,14 +379,17 @@ def disassemble(program, fmt: str = "d") -> str:
     if fmt == "dd":
         return "".join("{ 0x%x, %d, %d, 0x%08x },\n" % (i.code, i.jt, i.jf, i.k) for i in insns)
     if fmt == "ddd":
-        return "%d\n" % len(insns) + "".join("%d %d %d %d\n" % (i.code, i.jt, i.jf, i.k) for i in insns)
+        return "%d\n" % len(insns) + "".join(
+            "%d %d %d %d\n" % (i.code, i.jt, i.jf, i.k) for i in insns
+        )
     raise ValueError(f"format must be 'd', 'dd' or 'ddd', not {fmt!r}")
 
 
 # --- validation -------------------------------------------------------------------------------
 
+
 class ValidationError(ValueError):
-    """A program breaks a rule; ``.pc`` is the offending instruction (None for whole-program rules)."""
+    """A program breaks a rule; ``.pc`` is the offending instruction (None: whole program)."""
 
     def __init__(self, pc: int | None, rule: str):
         self.pc = pc
@@ -368,7 +403,8 @@ _MODES = ("kernel", "libpcap")
 def validate(program, mode: str = "kernel") -> None:
     """Check ``program`` against Linux's classic-BPF rules (mode "kernel", as sk_attach_filter does)
     or against libpcap's userland rules (mode "libpcap": no length cap beyond libpcap's, backward
-    ``ja`` allowed as its protochain code uses, scratch memory not tracked). Raises ValidationError."""
+    ``ja`` allowed as its protochain code uses, scratch memory not tracked). Raises ValidationError.
+    """
     if mode not in _MODES:
         raise ValueError(f"mode must be 'kernel' or 'libpcap', not {mode!r}")
     insns = program.insns if isinstance(program, Program) else Program.from_tuples(program).insns
@@ -416,7 +452,12 @@ def _check_insn(pc: int, insn: Insn, n: int, kernel: bool) -> None:
                     raise ValidationError(pc, "jump to itself")
         elif pc + 1 + insn.jt >= n or pc + 1 + insn.jf >= n:
             raise ValidationError(pc, "jump out of range")
-    elif kernel and spec.operand is Operand.ABS and k >= SKF_AD_OFF and (k - SKF_AD_OFF) not in ANCILLARY_NAMES:
+    elif (
+        kernel
+        and spec.operand is Operand.ABS
+        and k >= SKF_AD_OFF
+        and (k - SKF_AD_OFF) not in ANCILLARY_NAMES
+    ):
         raise ValidationError(pc, f"unknown ancillary load {_s32(k)}")
 
 
@@ -486,9 +527,9 @@ def run(program, packet: bytes, wirelen: int | None = None) -> int:
         code, jt, jf, k = insns[pc]
         pc += 1
         cls = code & 0x07
-        if cls == 0x05:                                   # JMP
+        if cls == 0x05:  # JMP
             op = code & 0xF0
-            if op == 0x00:                                # ja
+            if op == 0x00:  # ja
                 if code != 0x05:
                     return 0
                 target = (pc + k) & _M32
@@ -512,9 +553,9 @@ def run(program, packet: bytes, wirelen: int | None = None) -> int:
             else:
                 return 0
             pc += jt if cond else jf
-        elif cls == 0x00:                                 # LD
+        elif cls == 0x00:  # LD
             mode = code & 0xE0
-            if mode == 0x20 or mode == 0x40:              # ABS, IND
+            if mode == 0x20 or mode == 0x40:  # ABS, IND
                 off = k if mode == 0x20 else X + k
                 size = code & 0x18
                 if size == 0x00:
@@ -541,13 +582,13 @@ def run(program, packet: bytes, wirelen: int | None = None) -> int:
                 A = wirelen
             else:
                 return 0
-        elif cls == 0x06:                                 # RET
+        elif cls == 0x06:  # RET
             if code == 0x06:
                 return k
             if code == 0x16:
                 return A
             return 0
-        elif cls == 0x04:                                 # ALU
+        elif cls == 0x04:  # ALU
             op = code & 0xF0
             if op == 0x80:
                 if code != 0x84:
@@ -581,7 +622,7 @@ def run(program, packet: bytes, wirelen: int | None = None) -> int:
                 A = A >> v if v < 32 else 0
             else:
                 return 0
-        elif cls == 0x01:                                 # LDX
+        elif cls == 0x01:  # LDX
             if code == 0x01:
                 X = k
             elif code == 0xB1:
@@ -596,15 +637,15 @@ def run(program, packet: bytes, wirelen: int | None = None) -> int:
                 X = wirelen
             else:
                 return 0
-        elif cls == 0x02:                                 # ST
+        elif cls == 0x02:  # ST
             if code != 0x02 or k >= MEMWORDS:
                 return 0
             mem[k] = A
-        elif cls == 0x03:                                 # STX
+        elif cls == 0x03:  # STX
             if code != 0x03 or k >= MEMWORDS:
                 return 0
             mem[k] = X
-        else:                                             # MISC
+        else:  # MISC
             if code == 0x07:
                 X = A
             elif code == 0x87:
@@ -615,6 +656,7 @@ def run(program, packet: bytes, wirelen: int | None = None) -> int:
 
 
 # --- assembler --------------------------------------------------------------------------------
+
 
 class AssembleError(ValueError):
     """Bad assembler input; ``.line`` is 1-based, ``.col`` 1-based (or None)."""
@@ -665,7 +707,9 @@ def assemble(text: str) -> Program:
     if not lines:
         raise AssembleError(1, "no instructions")
     first = lines[0][1]
-    if re.fullmatch(r"\d+", first) and all(re.fullmatch(r"\d+(\s+\d+){3}", ln) for _, ln in lines[1:]):
+    if re.fullmatch(r"\d+", first) and all(
+        re.fullmatch(r"\d+(\s+\d+){3}", ln) for _, ln in lines[1:]
+    ):
         return _assemble_ddd(lines)
     if first.startswith("{"):
         return _assemble_dd(lines)
@@ -719,7 +763,7 @@ def _assemble_d(lines) -> Program:
 
 
 def _assemble_source(lines) -> Program:
-    items = []          # (lineno, labels-before, mnemonic, operands)
+    items = []  # (lineno, labels-before, mnemonic, operands)
     labels: dict[str, int] = {}
     for lineno, ln in lines:
         ln = _COMMENT.split(ln, maxsplit=1)[0].strip()
@@ -785,7 +829,7 @@ def _encode_source(mnemonic: str, rest: str, pc: int, lineno: int, labels) -> In
 
 
 def _encode(mnemonic: str, operand: str, pc: int, lineno: int, t_true, t_false, labels) -> Insn:
-    """One instruction from its printed form; t_true/t_false are absolute targets of a conditional."""
+    """One instruction from its printed form; t_true/t_false: absolute targets of a conditional."""
     mn = mnemonic.lower()
     opnd = operand.strip()
     low = re.sub(r"\s+", "", opnd.lower())
@@ -838,7 +882,9 @@ def _imm(opnd: str, lineno: int) -> int:
 
 
 def _encode_load_store(mn: str, opnd: str, low: str, lineno: int) -> Insn:
-    size = {"ld": Size.W, "ldx": Size.W, "ldh": Size.H, "ldb": Size.B, "ldxb": Size.B}.get(mn, Size.W)
+    size = {"ld": Size.W, "ldx": Size.W, "ldh": Size.H, "ldb": Size.B, "ldxb": Size.B}.get(
+        mn, Size.W
+    )
     if mn in ("st", "stx"):
         m = re.fullmatch(r"m\[(" + _NUM + r")\]", low)
         if not m:
@@ -872,7 +918,9 @@ def _encode_load_store(mn: str, opnd: str, low: str, lineno: int) -> Insn:
         return Insn(cls | Mode.IMM, 0, 0, _imm(low, lineno))
     if is_x:
         raise AssembleError(lineno, f"bad operand {opnd!r} for {mn}")
-    m = re.fullmatch(r"\[(?:x|%x)\+(" + _NUM + r")\]", low) or re.fullmatch(r"\[(" + _NUM + r")\+(?:x|%x)\]", low)
+    m = re.fullmatch(r"\[(?:x|%x)\+(" + _NUM + r")\]", low) or re.fullmatch(
+        r"\[(" + _NUM + r")\+(?:x|%x)\]", low
+    )
     if m:
         return Insn(Class.LD | size | Mode.IND, 0, 0, _num(m.group(1), lineno))
     if low in ("[x]", "[%x]"):

@@ -3,12 +3,13 @@
 Nothing here imports the project's own code: every answer comes from libpcap 1.10 or tcpdump.
 
     libpcap_compile(expr, linktype)   -> [(code, jt, jf, k), ...]   (system libpcap's pcap_compile)
-    libpcap_run(rows, packet, wirelen) -> int                        (libpcap's bpf_filter via ctypes)
-    libpcap_image(rows)               -> str                         (libpcap's bpf_image, "-d" text)
+    libpcap_run(rows, packet, wirelen) -> int                        (bpf_filter via ctypes)
+    libpcap_image(rows)               -> str                         (bpf_image: "-d" text)
     libpcap_validate(rows)            -> bool                        (libpcap's bpf_validate)
     tcpdump_program(expr, linktype, fmt="d") -> str                  (tcpdump -d / -dd / -ddd)
     kernel_accepts(rows)              -> bool                        (Linux: SO_ATTACH_FILTER)
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -20,9 +21,22 @@ import socket
 import subprocess
 
 __all__ = [
-    "DLT", "LINKTYPES", "LibpcapError", "dlt_value", "libpcap_compile", "libpcap_run",
-    "libpcap_image", "libpcap_validate", "libpcap_safe", "tcpdump_program", "have_tcpdump",
-    "kernel_accepts", "pcapy_compile", "libpcap_image_line", "libpcap_version", "PCAP_NETMASK_UNKNOWN",
+    "DLT",
+    "LINKTYPES",
+    "LibpcapError",
+    "dlt_value",
+    "libpcap_compile",
+    "libpcap_run",
+    "libpcap_image",
+    "libpcap_validate",
+    "libpcap_safe",
+    "tcpdump_program",
+    "have_tcpdump",
+    "kernel_accepts",
+    "pcapy_compile",
+    "libpcap_image_line",
+    "libpcap_version",
+    "PCAP_NETMASK_UNKNOWN",
 ]
 
 # DLT_* values as libpcap on Linux defines them (DLT_RAW is 12 here, not LINKTYPE_RAW 101).
@@ -65,11 +79,20 @@ DLT: dict[str, int] = {
 }
 
 # The link types the project supports end to end (issue 2/3).
-LINKTYPES: tuple[str, ...] = ("EN10MB", "LINUX_SLL", "LINUX_SLL2", "RAW", "IPV4", "IPV6", "NULL", "LOOP")
+LINKTYPES: tuple[str, ...] = (
+    "EN10MB",
+    "LINUX_SLL",
+    "LINUX_SLL2",
+    "RAW",
+    "IPV4",
+    "IPV6",
+    "NULL",
+    "LOOP",
+)
 
 
 class LibpcapError(Exception):
-    """libpcap (or tcpdump) refused something; ``str(err)`` / ``err.message`` is libpcap's own text."""
+    """libpcap (or tcpdump) refused something; ``str(err)`` / ``.message`` is libpcap's text."""
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -77,6 +100,7 @@ class LibpcapError(Exception):
 
 
 # --- libpcap through ctypes -------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=1)
 def _lib():
@@ -100,8 +124,12 @@ def _lib():
 
 
 class _BpfInsn(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
-                ("k", ctypes.c_uint32)]
+    _fields_ = [
+        ("code", ctypes.c_ushort),
+        ("jt", ctypes.c_ubyte),
+        ("jf", ctypes.c_ubyte),
+        ("k", ctypes.c_uint32),
+    ]
 
 
 def _rows(rows) -> list[tuple[int, int, int, int]]:
@@ -138,12 +166,59 @@ def dlt_value(linktype) -> int:
 
 
 # Opcodes libpcap 1.10's bpf_filter() has a case for; anything else makes it abort().
-_FILTER_OPCODES = frozenset({
-    0x06, 0x16, 0x20, 0x28, 0x30, 0x80, 0x81, 0x40, 0x48, 0x50, 0xB1, 0x00, 0x01, 0x60, 0x61,
-    0x02, 0x03, 0x05, 0x25, 0x35, 0x15, 0x45, 0x2D, 0x3D, 0x1D, 0x4D,
-    0x0C, 0x1C, 0x2C, 0x3C, 0x9C, 0x5C, 0x4C, 0xAC, 0x6C, 0x7C,
-    0x04, 0x14, 0x24, 0x34, 0x94, 0x54, 0x44, 0xA4, 0x64, 0x74, 0x84, 0x07, 0x87,
-})
+_FILTER_OPCODES = frozenset(
+    {
+        0x06,
+        0x16,
+        0x20,
+        0x28,
+        0x30,
+        0x80,
+        0x81,
+        0x40,
+        0x48,
+        0x50,
+        0xB1,
+        0x00,
+        0x01,
+        0x60,
+        0x61,
+        0x02,
+        0x03,
+        0x05,
+        0x25,
+        0x35,
+        0x15,
+        0x45,
+        0x2D,
+        0x3D,
+        0x1D,
+        0x4D,
+        0x0C,
+        0x1C,
+        0x2C,
+        0x3C,
+        0x9C,
+        0x5C,
+        0x4C,
+        0xAC,
+        0x6C,
+        0x7C,
+        0x04,
+        0x14,
+        0x24,
+        0x34,
+        0x94,
+        0x54,
+        0x44,
+        0xA4,
+        0x64,
+        0x74,
+        0x84,
+        0x07,
+        0x87,
+    }
+)
 
 
 def libpcap_validate(rows) -> bool:
@@ -185,7 +260,7 @@ def libpcap_run(rows, packet: bytes, wirelen: int | None = None) -> int:
 
 def libpcap_image_line(insn, pc: int = 0) -> str:
     """libpcap's bpf_image() line for one instruction printed as instruction number ``pc``."""
-    (code, jt, jf, k), = _rows([insn])
+    ((code, jt, jf, k),) = _rows([insn])
     one = _BpfInsn(code, jt, jf, k)
     return _lib().bpf_image(ctypes.addressof(one), pc).decode()
 
@@ -222,8 +297,13 @@ def _compile_lib():
     lib.pcap_open_dead.restype = ctypes.c_void_p
     lib.pcap_open_dead.argtypes = [ctypes.c_int, ctypes.c_int]
     lib.pcap_compile.restype = ctypes.c_int
-    lib.pcap_compile.argtypes = [ctypes.c_void_p, ctypes.POINTER(_BpfProgram), ctypes.c_char_p, ctypes.c_int,
-                                 ctypes.c_uint32]
+    lib.pcap_compile.argtypes = [
+        ctypes.c_void_p,
+        ctypes.POINTER(_BpfProgram),
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_uint32,
+    ]
     lib.pcap_geterr.restype = ctypes.c_char_p
     lib.pcap_geterr.argtypes = [ctypes.c_void_p]
     lib.pcap_freecode.restype = None
@@ -247,11 +327,23 @@ def _compile(expr: str, dlt: int, snaplen: int, optimize: bool, netmask: int):
         return None, f"pcap_open_dead({dlt}, {snaplen}) failed"
     try:
         prog = _BpfProgram()
-        if lib.pcap_compile(handle, ctypes.byref(prog), expr.encode(), 1 if optimize else 0, netmask) != 0:
+        if (
+            lib.pcap_compile(
+                handle, ctypes.byref(prog), expr.encode(), 1 if optimize else 0, netmask
+            )
+            != 0
+        ):
             return None, lib.pcap_geterr(handle).decode(errors="replace")
         try:
-            rows = tuple((prog.bf_insns[i].code, prog.bf_insns[i].jt, prog.bf_insns[i].jf, prog.bf_insns[i].k)
-                         for i in range(prog.bf_len))
+            rows = tuple(
+                (
+                    prog.bf_insns[i].code,
+                    prog.bf_insns[i].jt,
+                    prog.bf_insns[i].jf,
+                    prog.bf_insns[i].k,
+                )
+                for i in range(prog.bf_len)
+            )
         finally:
             lib.pcap_freecode(ctypes.byref(prog))
         return rows, None
@@ -259,10 +351,16 @@ def _compile(expr: str, dlt: int, snaplen: int, optimize: bool, netmask: int):
         lib.pcap_close(handle)
 
 
-def libpcap_compile(expr: str, linktype="EN10MB", snaplen: int = 262144, optimize: bool = True,
-                    netmask: int | None = 0) -> list[tuple[int, int, int, int]]:
-    """pcap_compile() of the system libpcap (1.10, as tcpdump) on a pcap_open_dead(linktype, snaplen)
-    handle; ``netmask=None`` means PCAP_NETMASK_UNKNOWN. Raises LibpcapError with libpcap's message."""
+def libpcap_compile(
+    expr: str,
+    linktype="EN10MB",
+    snaplen: int = 262144,
+    optimize: bool = True,
+    netmask: int | None = 0,
+) -> list[tuple[int, int, int, int]]:
+    """pcap_compile() of the system libpcap (1.10, as tcpdump) on pcap_open_dead(linktype, snaplen)
+    handle; ``netmask=None`` means PCAP_NETMASK_UNKNOWN. Raises LibpcapError with libpcap's message.
+    """
     mask = PCAP_NETMASK_UNKNOWN if netmask is None else int(netmask) & 0xFFFFFFFF
     rows, err = _compile(expr, dlt_value(linktype), int(snaplen), bool(optimize), mask)
     if err is not None:
@@ -270,18 +368,23 @@ def libpcap_compile(expr: str, linktype="EN10MB", snaplen: int = 262144, optimiz
     return list(rows)
 
 
-def pcapy_compile(expr: str, linktype="EN10MB", snaplen: int = 262144, optimize: bool = True,
-                  netmask: int = 0) -> list[tuple[int, int, int, int]]:
+def pcapy_compile(
+    expr: str, linktype="EN10MB", snaplen: int = 262144, optimize: bool = True, netmask: int = 0
+) -> list[tuple[int, int, int, int]]:
     """pcapy.compile() (pcapy-ng's bundled libpcap, 1.9.1 in the current wheel)."""
     import pcapy
+
     try:
-        prog = pcapy.compile(dlt_value(linktype), int(snaplen), expr, 1 if optimize else 0, int(netmask) & 0xFFFFFFFF)
+        prog = pcapy.compile(
+            dlt_value(linktype), int(snaplen), expr, 1 if optimize else 0, int(netmask) & 0xFFFFFFFF
+        )
     except pcapy.PcapError as err:
         raise LibpcapError(str(err)) from None
     return [tuple(int(x) for x in row) for row in prog.get_bpf()]
 
 
 # --- the tcpdump binary -----------------------------------------------------------------------
+
 
 def have_tcpdump() -> bool:
     return shutil.which("tcpdump") is not None
@@ -302,8 +405,9 @@ def _tcpdump(expr: str, linktype: str, fmt: str, snaplen, optimize: bool):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def tcpdump_program(expr: str, linktype: str = "EN10MB", fmt: str = "d", snaplen=None,
-                    optimize: bool = True) -> str:
+def tcpdump_program(
+    expr: str, linktype: str = "EN10MB", fmt: str = "d", snaplen=None, optimize: bool = True
+) -> str:
     """stdout of ``tcpdump -d|-dd|-ddd -y LINKTYPE [-s SNAPLEN] [-O] EXPR`` (cached).
 
     Raises LibpcapError with tcpdump's message (without the "tcpdump: " prefix) when it fails."""
@@ -315,7 +419,7 @@ def tcpdump_program(expr: str, linktype: str = "EN10MB", fmt: str = "d", snaplen
     if rc != 0:
         msg = err.strip().splitlines()[-1] if err.strip() else f"tcpdump exited {rc}"
         if msg.startswith("tcpdump: "):
-            msg = msg[len("tcpdump: "):]
+            msg = msg[len("tcpdump: ") :]
         raise LibpcapError(msg)
     return out
 

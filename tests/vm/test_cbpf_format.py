@@ -1,5 +1,6 @@
 """Program.format("d"/"dd"/"ddd") against the tcpdump binary and libpcap's bpf_image(); the
 assembler reading that text (and bpf_asm-style source) back; round trips."""
+
 from __future__ import annotations
 
 import random
@@ -10,8 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.expressions import EXPRESSIONS, accept_corpus
-from tests.support.oracle import (LINKTYPES, LibpcapError, libpcap_compile, libpcap_image,
-                                  libpcap_image_line, tcpdump_program)
+from tests.support.oracle import (
+    LINKTYPES,
+    LibpcapError,
+    libpcap_compile,
+    libpcap_image,
+    libpcap_image_line,
+    tcpdump_program,
+)
 from vm import cbpf
 from vm.cbpf import AssembleError, Insn, Program, assemble
 
@@ -53,8 +60,18 @@ def test_formats_match_tcpdump_per_linktype(tcpdump_binary, expr, linktype, fmt)
     _check_tcpdump(expr, linktype, fmt)
 
 
-@pytest.mark.parametrize("expr", ["ip6 protochain 6", "tcp port 80", "vlan and ip", "len > 100", "inbound",
-                                  "ifindex 3", "ip broadcast or ether multicast"])
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "ip6 protochain 6",
+        "tcp port 80",
+        "vlan and ip",
+        "len > 100",
+        "inbound",
+        "ifindex 3",
+        "ip broadcast or ether multicast",
+    ],
+)
 @pytest.mark.parametrize("linktype", LINKTYPES)
 def test_unoptimized_and_snaplen_match_tcpdump(tcpdump_binary, expr, linktype):
     _check_tcpdump(expr, linktype, "d", optimize=False)
@@ -72,8 +89,20 @@ def test_formats_match_tcpdump_exhaustive(tcpdump_binary, expr, linktype, fmt, o
 
 # --- against libpcap's bpf_image(), one instruction at a time -------------------------------
 
-K_SAMPLES = [0, 1, 5, 15, 255, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, cbpf.SKF_AD_OFF - 1,
-             *[cbpf.SKF_AD_OFF + off for off in range(0, 68, 2)], cbpf.SKF_NET_OFF, cbpf.SKF_LL_OFF]
+K_SAMPLES = [
+    0,
+    1,
+    5,
+    15,
+    255,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+    cbpf.SKF_AD_OFF - 1,
+    *[cbpf.SKF_AD_OFF + off for off in range(0, 68, 2)],
+    cbpf.SKF_NET_OFF,
+    cbpf.SKF_LL_OFF,
+]
 
 
 @pytest.mark.parametrize("code", range(256), ids=lambda c: f"0x{c:02x}")
@@ -100,7 +129,11 @@ def test_image_block_of_the_conformance_corpus_reads_back():
     blocks = [b for b in accept_corpus() if b.get("name") == "bpf_image"]
     if not blocks:
         pytest.skip("accept_blocks.json not available")
-    lines = [ln for ln in (blocks[0].get("unopt") or blocks[0].get("optunopt")).splitlines() if ln.strip()]
+    lines = [
+        ln
+        for ln in (blocks[0].get("unopt") or blocks[0].get("optunopt")).splitlines()
+        if ln.strip()
+    ]
     assert len(lines) > 40
     text = "\n".join(ln.split(";")[0].rstrip() for ln in lines)
     prog = assemble(text)
@@ -136,11 +169,23 @@ def test_round_trips_on_compiled_programs(linktype):
     assert seen > 50
 
 
-raw_insns = st.builds(Insn, st.integers(0, 0xFFFF), st.integers(0, 255), st.integers(0, 255),
-                      st.integers(0, 0xFFFFFFFF))
-known_insns = st.builds(Insn, st.sampled_from(sorted(cbpf.OPCODES)), st.integers(0, 255), st.integers(0, 255),
-                        st.one_of(st.integers(0, 0xFFFFFFFF), st.sampled_from(K_SAMPLES)))
-programs = st.lists(st.one_of(raw_insns, known_insns, known_insns), min_size=1, max_size=40).map(Program)
+raw_insns = st.builds(
+    Insn,
+    st.integers(0, 0xFFFF),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.integers(0, 0xFFFFFFFF),
+)
+known_insns = st.builds(
+    Insn,
+    st.sampled_from(sorted(cbpf.OPCODES)),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.one_of(st.integers(0, 0xFFFFFFFF), st.sampled_from(K_SAMPLES)),
+)
+programs = st.lists(st.one_of(raw_insns, known_insns, known_insns), min_size=1, max_size=40).map(
+    Program
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -167,28 +212,39 @@ def test_format_rejects_unknown_style():
 # --- bpf_asm-style source -------------------------------------------------------------------
 
 ASM_CASES = [
-    ("ip", """
+    (
+        "ip",
+        """
         ; IPv4 over Ethernet
             ldh [12]
             jeq #0x800, accept, reject
         accept: ret #262144
         reject: ret #0
-     """),
-    ("arp or rarp", """
+     """,
+    ),
+    (
+        "arp or rarp",
+        """
             ldh [12]
             jeq #0x806, yes
             jneq #0x8035, no
         yes: ret #262144
         no:  ret #0
-     """),
-    ("len > 100", """
+     """,
+    ),
+    (
+        "len > 100",
+        """
             ld #len
             jle #100, drop      // jle is jgt with the targets swapped
             ret #262144
         drop:
             ret #0
-     """),
-    ("ip[0] & 0xf > 5", """
+     """,
+    ),
+    (
+        "ip[0] & 0xf > 5",
+        """
             ldh [12]
             jne #0x800, drop
             ldb [14]
@@ -196,8 +252,11 @@ ASM_CASES = [
             jgt #5, keep, drop
         keep: ret #262144
         drop: ret #0
-     """),
-    ("tcp[13] & 2 != 0", """
+     """,
+    ),
+    (
+        "tcp[13] & 2 != 0",
+        """
             ldh [12]
             jeq #0x800, ipv4, drop
         ipv4:
@@ -210,7 +269,8 @@ ASM_CASES = [
             jset #0x2, keep, drop
         keep: ret #262144
         drop: ret #0
-     """),
+     """,
+    ),
 ]
 
 
@@ -251,12 +311,34 @@ def test_bpf_asm_mnemonics():
     end: ret a
     """)
     assert prog.to_tuples() == [
-        (0x00, 0, 0, 7), (0x01, 0, 0, 3), (0x60, 0, 0, 0), (0x02, 0, 0, 1), (0x03, 0, 0, 2),
-        (0x61, 0, 0, 3), (0x40, 0, 0, 4), (0x48, 0, 0, 2), (0x50, 0, 0, 0),
-        (0x20, 0, 0, cbpf.SKF_AD_OFF), (0x28, 0, 0, cbpf.SKF_AD_OFF + 48), (0x30, 0, 0, cbpf.SKF_AD_OFF + 4),
-        (0x81, 0, 0, 0), (0x0C, 0, 0, 0), (0x14, 0, 0, 0xFFFFFFFF), (0x64, 0, 0, 2), (0x7C, 0, 0, 0),
-        (0x94, 0, 0, 3), (0xA4, 0, 0, 0xFF), (0x84, 0, 0, 0), (0x07, 0, 0, 0), (0x87, 0, 0, 0),
-        (0x05, 0, 0, 3), (0x05, 0, 0, 2), (0x35, 1, 1, 4), (0x3D, 0, 0, 0), (0x16, 0, 0, 0)]
+        (0x00, 0, 0, 7),
+        (0x01, 0, 0, 3),
+        (0x60, 0, 0, 0),
+        (0x02, 0, 0, 1),
+        (0x03, 0, 0, 2),
+        (0x61, 0, 0, 3),
+        (0x40, 0, 0, 4),
+        (0x48, 0, 0, 2),
+        (0x50, 0, 0, 0),
+        (0x20, 0, 0, cbpf.SKF_AD_OFF),
+        (0x28, 0, 0, cbpf.SKF_AD_OFF + 48),
+        (0x30, 0, 0, cbpf.SKF_AD_OFF + 4),
+        (0x81, 0, 0, 0),
+        (0x0C, 0, 0, 0),
+        (0x14, 0, 0, 0xFFFFFFFF),
+        (0x64, 0, 0, 2),
+        (0x7C, 0, 0, 0),
+        (0x94, 0, 0, 3),
+        (0xA4, 0, 0, 0xFF),
+        (0x84, 0, 0, 0),
+        (0x07, 0, 0, 0),
+        (0x87, 0, 0, 0),
+        (0x05, 0, 0, 3),
+        (0x05, 0, 0, 2),
+        (0x35, 1, 1, 4),
+        (0x3D, 0, 0, 0),
+        (0x16, 0, 0, 0),
+    ]
 
 
 BAD_SOURCES = [
@@ -264,12 +346,24 @@ BAD_SOURCES = [
     ("unknown label", "jeq #1, nowhere\nret #0", r"^line 1: unknown label 'nowhere'$"),
     ("duplicate label", "a: ret #0\na: ret #1", r"^line 2: label 'a' defined twice$"),
     ("bad operand", "ld [x * 2]\nret #0", r"^line 1: bad operand"),
-    ("far jump", "jeq #0, far\n" + "ret #0\n" * 300 + "far: ret #1", r"^line 1: conditional jump from 0 to 301 out of range$"),
-    ("backward cond", "top: ret #0\njeq #0, top", r"^line 2: conditional jump from 1 to 0 out of range$"),
+    (
+        "far jump",
+        "jeq #0, far\n" + "ret #0\n" * 300 + "far: ret #1",
+        r"^line 1: conditional jump from 0 to 301 out of range$",
+    ),
+    (
+        "backward cond",
+        "top: ret #0\njeq #0, top",
+        r"^line 2: conditional jump from 1 to 0 out of range$",
+    ),
     ("bad number", "ret #0xZZ", r"^line 1: expected '#number'"),
     ("too big", "ld #0x100000000\nret a", r"^line 1: number 0x100000000 out of 32-bit range$"),
     ("empty", "  \n ", r"^line 1: no instructions$"),
-    ("d numbering", "(000) ret      #0\n(002) ret      #1", r"^line 2: instruction number 2, expected 1$"),
+    (
+        "d numbering",
+        "(000) ret      #0\n(002) ret      #1",
+        r"^line 2: instruction number 2, expected 1$",
+    ),
     ("dd garbage", "{ 0x6, 0, 0, 0x00000000 },\n{ 0x6, 0, 0 },", r"^line 2: expected"),
     ("ddd count", "2\n6 0 0 0", r"^line 1: count 2 does not match 1 instructions$"),
     ("ldb imm", "ldb #1\nret a", r"^line 1: ldb cannot load an immediate$"),
@@ -277,7 +371,9 @@ BAD_SOURCES = [
 ]
 
 
-@pytest.mark.parametrize("source,pattern", [c[1:] for c in BAD_SOURCES], ids=[c[0] for c in BAD_SOURCES])
+@pytest.mark.parametrize(
+    "source,pattern", [c[1:] for c in BAD_SOURCES], ids=[c[0] for c in BAD_SOURCES]
+)
 def test_assembler_errors_name_the_line(source, pattern):
     with pytest.raises(AssembleError) as info:
         assemble(source)

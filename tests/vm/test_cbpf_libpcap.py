@@ -1,9 +1,10 @@
-"""vm.cbpf.run against libpcap's own bpf_filter() (ctypes), on programs libpcap compiled (pcapy-ng).
+"""vm.cbpf.run against libpcap's own bpf_filter() (ctypes), on programs libpcap 1.10 compiled.
 
 Default run: every other expression of tests.support.expressions x the 8 link types x every third
 packet of the corpus, plus the accept_blocks corpus on a packet sample. ``-m exhaustive``: every
 expression, optimized and unoptimized, x every packet.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -14,8 +15,6 @@ from tests.support.expressions import EXPRESSIONS, accept_corpus
 from tests.support.oracle import LINKTYPES, LibpcapError, libpcap_compile, libpcap_run, libpcap_safe
 from tests.support.packets import packets
 from vm import cbpf
-
-pytest.importorskip("pcapy", reason="pcapy-ng not installed")
 
 
 def _compare(rows, samples) -> list[str]:
@@ -41,7 +40,11 @@ def _compile_or_skip(expr, linktype, **kw):
 def _check(expr, linktype, samples, **kw):
     rows = _compile_or_skip(expr, linktype, **kw)
     bad = _compare(rows, samples)
-    assert not bad, f"{len(bad)} of {len(samples)} packets disagree for {expr!r} on {linktype}: " + "; ".join(bad[:5])
+    assert (
+        not bad
+    ), f"{len(bad)} of {len(samples)} packets disagree for {expr!r} on {linktype}: " + "; ".join(
+        bad[:5]
+    )
 
 
 # --- the project's expression corpus --------------------------------------------------------
@@ -79,6 +82,7 @@ def test_expression_corpus_is_big_enough():
 
 # --- libpcap's own accept corpus ------------------------------------------------------------
 
+
 def _accept_cases():
     out = []
     for block in accept_corpus():
@@ -101,7 +105,9 @@ def _block_kw(block, optimize=True):
     return kw
 
 
-@pytest.mark.skipif(not ACCEPT_CASES, reason="../shared/conformance/libpcap/accept_blocks.json not found")
+@pytest.mark.skipif(
+    not ACCEPT_CASES, reason="../shared/conformance/libpcap/accept_blocks.json not found"
+)
 @pytest.mark.parametrize("block,expr", ACCEPT_CASES)
 def test_accept_blocks_agree_with_libpcap(block, expr):
     linktype = block["DLT"]
@@ -109,7 +115,9 @@ def test_accept_blocks_agree_with_libpcap(block, expr):
 
 
 @pytest.mark.exhaustive
-@pytest.mark.skipif(not ACCEPT_CASES, reason="../shared/conformance/libpcap/accept_blocks.json not found")
+@pytest.mark.skipif(
+    not ACCEPT_CASES, reason="../shared/conformance/libpcap/accept_blocks.json not found"
+)
 @pytest.mark.parametrize("optimize", [True, False], ids=["opt", "unopt"])
 @pytest.mark.parametrize("block,expr", ACCEPT_CASES)
 def test_accept_blocks_agree_with_libpcap_exhaustive(block, expr, optimize):
@@ -118,6 +126,7 @@ def test_accept_blocks_agree_with_libpcap_exhaustive(block, expr, optimize):
 
 
 # --- hand-built programs for the interpreter's edge cases -----------------------------------
+
 
 def S(code, k=0):
     return (code, 0, 0, k & 0xFFFFFFFF)
@@ -147,8 +156,16 @@ EDGE_PROGRAMS = {
     "ld-len": [S(0x80), RET_A],
     "ldx-len": [S(0x81), S(0x87), RET_A],
     "ld-imm": [S(0x00, 0xDEADBEEF), RET_A],
-    "mem-roundtrip": [S(0x00, 7), S(0x02, 15), S(0x01, 9), S(0x03, 3), S(0x60, 3), S(0x61, 15),
-                      S(0x0C), RET_A],
+    "mem-roundtrip": [
+        S(0x00, 7),
+        S(0x02, 15),
+        S(0x01, 9),
+        S(0x03, 3),
+        S(0x60, 3),
+        S(0x61, 15),
+        S(0x0C),
+        RET_A,
+    ],
     "add-wraps": [S(0x00, 0xFFFFFFFF), S(0x04, 2), RET_A],
     "sub-wraps": [S(0x00, 1), S(0x14, 2), RET_A],
     "mul-wraps": [S(0x00, 0x10001), S(0x24, 0x10001), RET_A],
@@ -158,9 +175,23 @@ EDGE_PROGRAMS = {
     "mod-x-zero": [S(0x00, 5), S(0x01, 0), S(0x9C), S(0x06, 9)],
     "div-x": [S(0x20, 2), S(0x01, 3), S(0x3C), RET_A],
     "mod-x": [S(0x20, 2), S(0x01, 3), S(0x9C), RET_A],
-    "and-or-xor-k": [S(0x20, 0), S(0x54, 0xF0F0F0F0), S(0x44, 0x0000000F), S(0xA4, 0x12345678), RET_A],
-    "and-or-xor-x": [S(0x20, 0), S(0x01, 0x0F0F0F0F), S(0x5C), S(0x01, 0x80000000), S(0x4C),
-                     S(0x01, 0xFFFF), S(0xAC), RET_A],
+    "and-or-xor-k": [
+        S(0x20, 0),
+        S(0x54, 0xF0F0F0F0),
+        S(0x44, 0x0000000F),
+        S(0xA4, 0x12345678),
+        RET_A,
+    ],
+    "and-or-xor-x": [
+        S(0x20, 0),
+        S(0x01, 0x0F0F0F0F),
+        S(0x5C),
+        S(0x01, 0x80000000),
+        S(0x4C),
+        S(0x01, 0xFFFF),
+        S(0xAC),
+        RET_A,
+    ],
     "lsh-k": [S(0x20, 0), S(0x64, 31), RET_A],
     "rsh-k": [S(0x20, 0), S(0x74, 31), RET_A],
     "lsh-x-31": [S(0x20, 0), S(0x01, 31), S(0x6C), RET_A],
@@ -182,17 +213,40 @@ EDGE_PROGRAMS = {
     "jgt-unsigned": [S(0x00, 0x80000000), J(0x25, 1, 0, 1), S(0x06, 1), S(0x06, 2)],
     "ja-forward": [S(0x05, 1), S(0x06, 1), S(0x06, 2)],
     "jt-jf-far": [J(0x15, 0, 255, 0)] + [S(0x06, i) for i in range(256)],
-    "backward-ja-protochain-like": [S(0x01, 0), S(0x05, 2), S(0x87), S(0x06, 3), S(0x87), S(0x04, 1),
-                                    S(0x07), J(0x25, 6, 0, 1), S(0x06, 7), S(0x05, 0xFFFFFFF8), S(0x06, 0)],
-    **{f"ancillary-{name}-{sz}": [S(code, AD + off), RET_A]
-       for off, name in cbpf.ANCILLARY_NAMES.items() for sz, code in (("w", 0x20), ("h", 0x28), ("b", 0x30))},
+    "backward-ja-protochain-like": [
+        S(0x01, 0),
+        S(0x05, 2),
+        S(0x87),
+        S(0x06, 3),
+        S(0x87),
+        S(0x04, 1),
+        S(0x07),
+        J(0x25, 6, 0, 1),
+        S(0x06, 7),
+        S(0x05, 0xFFFFFFF8),
+        S(0x06, 0),
+    ],
+    **{
+        f"ancillary-{name}-{sz}": [S(code, AD + off), RET_A]
+        for off, name in cbpf.ANCILLARY_NAMES.items()
+        for sz, code in (("w", 0x20), ("h", 0x28), ("b", 0x30))
+    },
     "net-off": [S(0x30, cbpf.SKF_NET_OFF), RET_A],
     "ll-off": [S(0x30, cbpf.SKF_LL_OFF), RET_A],
 }
 
-EDGE_PACKETS = [(b"", 0), (b"", 100), (b"\x45", 1), (bytes(range(60)), 60), (bytes(range(60)), 1500),
-                (bytes(range(0x40, 0x7C)), 60), (bytes(range(14)), 90), (b"\xff" * 60, 60),
-                (bytes(range(60))[:30], 60), (b"\x80" + bytes(59), 0xFFFFFFFF)]
+EDGE_PACKETS = [
+    (b"", 0),
+    (b"", 100),
+    (b"\x45", 1),
+    (bytes(range(60)), 60),
+    (bytes(range(60)), 1500),
+    (bytes(range(0x40, 0x7C)), 60),
+    (bytes(range(14)), 90),
+    (b"\xff" * 60, 60),
+    (bytes(range(60))[:30], 60),
+    (b"\x80" + bytes(59), 0xFFFFFFFF),
+]
 
 
 @pytest.mark.parametrize("rows", list(EDGE_PROGRAMS.values()), ids=list(EDGE_PROGRAMS))
@@ -201,13 +255,18 @@ def test_edge_programs_agree_with_libpcap(rows):
     prog = cbpf.Program.from_tuples(rows)
     cbpf.validate(prog, "libpcap")
     for data, wirelen in EDGE_PACKETS:
-        assert cbpf.run(prog, data, wirelen) == libpcap_run(rows, data, wirelen), (data.hex(), wirelen)
+        assert cbpf.run(prog, data, wirelen) == libpcap_run(rows, data, wirelen), (
+            data.hex(),
+            wirelen,
+        )
 
 
 def test_run_defaults_wirelen_to_len_packet():
     rows = [S(0x80), RET_A]
     for data in (b"", b"abc", bytes(1514)):
-        assert cbpf.run(cbpf.Program.from_tuples(rows), data) == libpcap_run(rows, data) == len(data)
+        assert (
+            cbpf.run(cbpf.Program.from_tuples(rows), data) == libpcap_run(rows, data) == len(data)
+        )
 
 
 def test_run_accepts_tuples_and_bytes_like():

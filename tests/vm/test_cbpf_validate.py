@@ -1,6 +1,7 @@
 """vm.cbpf.validate against the Linux kernel's classic checker (SO_ATTACH_FILTER) and libpcap's
 bpf_validate(); property tests: the validator never crashes and the interpreter never raises on a
 validated program (and agrees with libpcap's bpf_filter on it), whatever the packet."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,29 +33,84 @@ CASES = [
     ("ret-x", [S(0x0E), RET0], "pc 0: unknown opcode 0x0e", "pc 0: unknown opcode 0x0e"),
     ("ld-h-imm", [S(0x08, 1), RET0], "pc 0: unknown opcode 0x08", "pc 0: unknown opcode 0x08"),
     ("code-over-255", [S(0x106), RET0], "pc 0: unknown opcode 0x106", "pc 0: unknown opcode 0x106"),
-    ("no-ret", [S(0x00, 1)], "pc 0: last instruction is not a return", "pc 0: last instruction is not a return"),
-    ("ends-in-ja", [RET0, S(0x05, 0xFFFFFFFE)], "pc 1: jump out of range", "pc 1: last instruction is not a return"),
+    (
+        "no-ret",
+        [S(0x00, 1)],
+        "pc 0: last instruction is not a return",
+        "pc 0: last instruction is not a return",
+    ),
+    (
+        "ends-in-ja",
+        [RET0, S(0x05, 0xFFFFFFFE)],
+        "pc 1: jump out of range",
+        "pc 1: last instruction is not a return",
+    ),
     ("div-zero", [S(0x34, 0), RET0], "pc 0: division by zero", "pc 0: division by zero"),
     ("mod-zero", [S(0x94, 0), RET0], "pc 0: division by zero", "pc 0: division by zero"),
     ("div-x", [S(0x3C), RET0], None, None),
-    ("lsh-32", [S(0x64, 32), RET0], "pc 0: shift by 32 out of range", "pc 0: shift by 32 out of range"),
+    (
+        "lsh-32",
+        [S(0x64, 32), RET0],
+        "pc 0: shift by 32 out of range",
+        "pc 0: shift by 32 out of range",
+    ),
     ("rsh-31", [S(0x74, 31), RET0], None, None),
-    ("mem-16", [S(0x02, 16), RET0], "pc 0: scratch memory index 16 out of range", "scratch memory index 16"),
-    ("ldx-mem-huge", [S(0x61, 0xFFFFFFFF), RET0], "pc 0: scratch memory index -1 out of range", "index -1"),
+    (
+        "mem-16",
+        [S(0x02, 16), RET0],
+        "pc 0: scratch memory index 16 out of range",
+        "scratch memory index 16",
+    ),
+    (
+        "ldx-mem-huge",
+        [S(0x61, 0xFFFFFFFF), RET0],
+        "pc 0: scratch memory index -1 out of range",
+        "index -1",
+    ),
     ("mem-unwritten", [S(0x60, 3), RET0], "pc 0: scratch memory M[3] read before written", None),
     ("mem-written", [S(0x02, 3), S(0x60, 3), RET_A], None, None),
-    ("mem-one-path", [J(0x15, 0, 0, 1), S(0x02, 1), S(0x61, 1), RET_A], "pc 2: scratch memory M[1] read before written", None),
-    ("mem-other-path", [J(0x15, 0, 0, 1), S(0x02, 1), S(0x03, 2), S(0x61, 1), RET_A], "pc 3: scratch memory M[1]", None),
-    ("mem-before-branch", [S(0x02, 1), J(0x15, 0, 0, 1), S(0x02, 2), S(0x61, 1), RET_A], None, None),
+    (
+        "mem-one-path",
+        [J(0x15, 0, 0, 1), S(0x02, 1), S(0x61, 1), RET_A],
+        "pc 2: scratch memory M[1] read before written",
+        None,
+    ),
+    (
+        "mem-other-path",
+        [J(0x15, 0, 0, 1), S(0x02, 1), S(0x03, 2), S(0x61, 1), RET_A],
+        "pc 3: scratch memory M[1]",
+        None,
+    ),
+    (
+        "mem-before-branch",
+        [S(0x02, 1), J(0x15, 0, 0, 1), S(0x02, 2), S(0x61, 1), RET_A],
+        None,
+        None,
+    ),
     ("ja-out", [S(0x05, 1), RET0], "pc 0: jump out of range", "pc 0: jump out of range"),
     ("ja-ok", [S(0x05, 1), RET0, RET0], None, None),
     ("ja-back", [RET0, S(0x05, 0xFFFFFFFE), RET0], "pc 1: jump out of range", None),
-    ("ja-before-start", [RET0, S(0x05, 0xFFFFFFFD), RET0], "pc 1: jump out of range", "pc 1: jump out of range"),
+    (
+        "ja-before-start",
+        [RET0, S(0x05, 0xFFFFFFFD), RET0],
+        "pc 1: jump out of range",
+        "pc 1: jump out of range",
+    ),
     ("ja-self", [S(0x05, 0xFFFFFFFF), RET0], "pc 0: jump out of range", "pc 0: jump to itself"),
     ("jt-out", [J(0x15, 0, 1, 0), RET0], "pc 0: jump out of range", "pc 0: jump out of range"),
-    ("jf-out", [J(0x15, 0, 0, 2), RET0, RET0], "pc 0: jump out of range", "pc 0: jump out of range"),
+    (
+        "jf-out",
+        [J(0x15, 0, 0, 2), RET0, RET0],
+        "pc 0: jump out of range",
+        "pc 0: jump out of range",
+    ),
     ("ancillary-known", [S(0x20, SKF_AD_OFF + 4), RET_A], None, None),
-    ("ancillary-unknown", [S(0x20, SKF_AD_OFF + 64), RET_A], "pc 0: unknown ancillary load -4032", None),
+    (
+        "ancillary-unknown",
+        [S(0x20, SKF_AD_OFF + 64), RET_A],
+        "pc 0: unknown ancillary load -4032",
+        None,
+    ),
     ("ancillary-odd", [S(0x30, SKF_AD_OFF + 1), RET_A], "pc 0: unknown ancillary load -4095", None),
     ("net-off", [S(0x30, cbpf.SKF_NET_OFF), RET_A], None, None),
     ("ldx-len", [S(0x81), RET0], None, None),
@@ -63,7 +119,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("rows,kernel_rule,libpcap_rule", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "rows,kernel_rule,libpcap_rule", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_validate_rules(rows, kernel_rule, libpcap_rule):
     prog = Program.from_tuples(rows)
     for mode, rule in (("kernel", kernel_rule), ("libpcap", libpcap_rule)):
@@ -93,6 +151,7 @@ def test_validate_rejects_bad_mode():
 
 def test_libpcap_mode_accepts_protochain():
     from tests.support.oracle import libpcap_compile
+
     rows = libpcap_compile("ip6 protochain 6")
     assert any(code == 0x05 and k & 0x80000000 for code, _, _, k in rows)
     validate(Program.from_tuples(rows), "libpcap")
@@ -103,12 +162,49 @@ def test_libpcap_mode_accepts_protochain():
 # --- random programs --------------------------------------------------------------------------
 
 KNOWN = sorted(cbpf.OPCODES)
-INTERESTING_K = [0, 1, 2, 3, 4, 6, 12, 14, 15, 16, 20, 23, 31, 32, 33, 40, 54, 60, 255, 256, 0x800,
-                 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF, SKF_AD_OFF, SKF_AD_OFF + 4,
-                 SKF_AD_OFF + 44, SKF_AD_OFF + 48, SKF_AD_OFF + 64, cbpf.SKF_NET_OFF, cbpf.SKF_LL_OFF]
+INTERESTING_K = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    6,
+    12,
+    14,
+    15,
+    16,
+    20,
+    23,
+    31,
+    32,
+    33,
+    40,
+    54,
+    60,
+    255,
+    256,
+    0x800,
+    0xFFFF,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFE,
+    0xFFFFFFFF,
+    SKF_AD_OFF,
+    SKF_AD_OFF + 4,
+    SKF_AD_OFF + 44,
+    SKF_AD_OFF + 48,
+    SKF_AD_OFF + 64,
+    cbpf.SKF_NET_OFF,
+    cbpf.SKF_LL_OFF,
+]
 
-codes = st.one_of(st.sampled_from(KNOWN), st.sampled_from(KNOWN), st.sampled_from(KNOWN),
-                  st.integers(0, 0xFF), st.integers(0, 0xFFFF))
+codes = st.one_of(
+    st.sampled_from(KNOWN),
+    st.sampled_from(KNOWN),
+    st.sampled_from(KNOWN),
+    st.integers(0, 0xFF),
+    st.integers(0, 0xFFFF),
+)
 ks = st.one_of(st.sampled_from(INTERESTING_K), st.integers(0, 70), st.integers(0, 0xFFFFFFFF))
 
 
@@ -133,7 +229,7 @@ def valid_programs(draw, max_len=14):
         code = draw(st.sampled_from(KNOWN))
         k = draw(ks)
         spec = cbpf.OPCODES[code]
-        room = n - pc          # instructions after this one, counting the final return
+        room = n - pc  # instructions after this one, counting the final return
         jt = jf = 0
         if spec.operand is cbpf.Operand.MEM:
             k %= cbpf.MEMWORDS
@@ -155,7 +251,9 @@ def valid_programs(draw, max_len=14):
     return prefix + body
 
 
-packets_st = st.tuples(st.binary(max_size=72), st.integers(0, 128)).map(lambda t: (t[0], len(t[0]) + t[1]))
+packets_st = st.tuples(st.binary(max_size=72), st.integers(0, 128)).map(
+    lambda t: (t[0], len(t[0]) + t[1])
+)
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -222,4 +320,8 @@ def test_validator_agrees_with_the_kernel_exhaustive(rows):
 def test_run_agrees_with_libpcap_exhaustive(rows, pkts):
     prog = Program.from_tuples(rows)
     for data, wirelen in pkts:
-        assert cbpf.run(prog, data, wirelen) == libpcap_run(rows, data, wirelen), (prog.format("dd"), data.hex(), wirelen)
+        assert cbpf.run(prog, data, wirelen) == libpcap_run(rows, data, wirelen), (
+            prog.format("dd"),
+            data.hex(),
+            wirelen,
+        )
