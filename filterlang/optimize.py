@@ -816,9 +816,12 @@ def _reorder_chains(order: list[Block], vals: _Values, flow: _Flow,
         groups: dict[int, list[int]] = {}
         if any(t[0] == entry[A_ATOM] for t in tests):
             groups[entry[A_ATOM]] = []        # A already holds this one: test it first
-        for i, (a, _b, _op, _seen) in enumerate(tests):
+        keep_last = bool(live_in[exit_block.uid] & _bit(A_ATOM))
+        for i, (a, _b, _op, _seen) in enumerate(tests[:-1] if keep_last else tests):
             groups.setdefault(a, []).append(i)
         new_order = [i for members in groups.values() for i in members]
+        if keep_last:
+            new_order.append(len(chain) - 1)   # the block after the chain reads A
         if new_order == list(range(len(chain))):
             continue
         permuted = [chain[i] for i in new_order]
@@ -1053,11 +1056,14 @@ def _round(root: Block, pure_loads: bool, final: bool, stats: dict | None = None
             step = "zero"
         elif _dead_code(order, vals, flow, live_out):
             step = "dead"
-        elif not final and _reorder_chains(order, vals, flow, live_in):
-            step = "reorder"
         else:
             root, merged = _merge_identical(root)
-            step = "merge" if merged else ("simplify" if changed else None)
+            if merged:
+                step = "merge"
+            elif not final and _reorder_chains(order, vals, flow, live_in):
+                step = "reorder"
+            else:
+                step = "simplify" if changed else None
     if stats is not None and step:
         stats[step] = stats.get(step, 0) + 1
     return root, step is not None
