@@ -3,27 +3,35 @@
 ``optimize(program)`` cuts the program into basic blocks and repeats, a bounded number of
 times, until nothing changes:
 
-- value numbering of A, X and M[0..15] (each value number names one value per run: packet
-  loads, constants, ALU results, and one fresh number per join whose inputs disagree), with
-  constant folding and propagation and removal of loads and stores that put back a value the
-  register already holds;
-- jump threading: an edge into a test that the facts known on that edge decide (an earlier
-  test of the same values on every path, ``jeq #k`` taken, constants) goes straight to the
-  test's outcome, when skipping the block changes no value that is used later and skips no
-  packet load that could still fail;
-- liveness-based dead code removal, a few peepholes (``sub #k; jeq #0`` -> ``jeq #k``,
-  ``and #k; jeq #0`` -> ``jset #k``), removal of unreachable blocks, of tests whose two
-  branches agree, and of blocks that can only return 0;
-- merging of identical blocks (returns included);
+- value numbering of A, X and M[0..15] (a value number names one value per run: packet loads,
+  constants, ALU results, and one fresh number per join whose inputs disagree), with constant
+  folding and propagation and removal of loads and stores that put back a value the register
+  already holds (#1699: constants are compared by value, never by aliasing);
+- jump threading: an edge into a test that the facts known on that edge decide (the same test
+  of the same values on every path to it, ``jeq #k`` taken, constants) goes straight to the
+  test's outcome, when every value the landing block reads is the one the edge carries;
+- liveness-based dead code removal over the whole graph (#1670/#1726: a store is dead only
+  when no path reads it), peepholes (``sub #k; jeq #0`` -> ``jeq #k``, ``and #k; jeq #0`` ->
+  ``jset #k``, ``tax`` of X+c before ``ld [x+k]`` -> ``ld [x+k+c]``), removal of unreachable
+  blocks, of tests whose two branches agree, and of blocks that can only return 0;
+- merging of identical blocks (returns included), and regrouping of and/or chains of tests by
+  the value they test, so that repeated loads become redundant;
 
-then lays the blocks out again, adding a ``ja`` where a conditional jump would be longer than
-255. Programs with a backward jump (libpcap's protochain loop) come back unchanged, as libpcap
-leaves them. ``optimize`` raises ``FilterError("expression rejects all packets")`` when the
-result is a lone ``ret #0``, as ``pcap_compile`` does.
+then, as libpcap's second loop does, rewrites indexed loads with a constant X as absolute ones
+and lets only constants decide tests; then lays the blocks out again, adding a ``ja`` where a
+conditional jump would be longer than 255. Each phase stops after ``MAX_PASSES`` rounds, so the
+optimizer always ends (#112). Programs with a backward jump (libpcap's protochain loop) or an
+instruction it does not know come back unchanged. ``optimize`` raises
+``FilterError("expression rejects all packets")`` when the result is a lone ``ret #0``, as
+``pcap_compile`` does.
 
-The semantics kept are libpcap's ``bpf_filter``: a load past the end of the packet, or a
-division by an X of zero, ends the run with 0. A load is therefore only dropped or skipped when
-the same load has already succeeded on every path to it.
+Loads: a load past the end of the packet (or a division by an X of 0) ends the run with 0.
+By default, like libpcap's optimizer, loads are taken as pure: a load whose value is unused may
+go and tests may be regrouped, so a truncated packet can get another verdict than from the
+unoptimized program (the same way as with libpcap's optimized program). With
+``keep_failing_loads=True`` no load is dropped or skipped unless the same load already
+succeeded on every path, and no chain is regrouped: every packet then gets the unoptimized
+program's verdict.
 """
 from __future__ import annotations
 
