@@ -451,3 +451,23 @@ def test_many_scenarios_match_kernel_ring():
         finally:
             theirs.close()
             ours.close()
+
+
+def _map_child(rb, result):
+    result.put((type(rb).__name__, int(rb.map_type), rb.max_entries, rb.output(b"from child")))
+
+
+def test_ringbuf_map_pickles_into_a_spawned_process():
+    ctx = multiprocessing.get_context("spawn")
+    rb = create_map(27, 0, 0, 2 * PAGE)
+    try:
+        result = ctx.Queue()
+        proc = ctx.Process(target=_map_child, args=(rb, result))
+        proc.start()
+        assert result.get(timeout=60) == ("RingBufMap", 27, 2 * PAGE, 0)
+        proc.join(30)
+        got = []
+        assert Consumer(rb).consume(lambda s: got.append(bytes(s))) == 1
+        assert got == [b"from child"]
+    finally:
+        rb.close()
