@@ -38,7 +38,7 @@ import time
 
 from ..packet import Packet
 
-__all__ = ["LiveError", "LiveSource", "DLT_EN10MB", "DLT_LINUX_SLL2"]
+__all__ = ["LiveError", "LiveSource", "sll2_for_cooked_socket", "DLT_EN10MB", "DLT_LINUX_SLL2"]
 
 DLT_EN10MB = 1
 DLT_LINUX_SLL2 = 276
@@ -84,6 +84,44 @@ def _align(n: int) -> int:
 
 
 TPACKET3_HDRLEN = _align(48) + SOCKADDR_LL.size     # where the packet data may start
+
+
+# cBPF encodings used by the cooked-socket rewrite
+_LD, _LDX = 0x00, 0x01
+_ABS, _IND, _MSH, _LEN = 0x20, 0x40, 0xA0, 0x80
+_W, _H, _B = 0x00, 0x08, 0x10
+SKF_AD_OFF = 0xFFFFF000                             # -0x1000 as u32
+# SLL2 header field (offset, load size) -> the kernel's ancillary load giving the same value
+_SLL2_ANCILLARY = {
+    (0, _H): SKF_AD_OFF + 0,                        # protocol  -> SKF_AD_PROTOCOL
+    (4, _W): SKF_AD_OFF + 8,                        # ifindex   -> SKF_AD_IFINDEX
+    (8, _H): SKF_AD_OFF + 28,                       # hatype    -> SKF_AD_HATYPE
+    (10, _B): SKF_AD_OFF + 4,                       # pkttype   -> SKF_AD_PKTTYPE
+}
+
+
+def sll2_for_cooked_socket(rows):
+    """A cBPF program written for LINUX_SLL2 records, rewritten for a cooked AF_PACKET socket
+    whose filter sees the packet from the network header: loads past the 20-byte SLL2 header
+    move back by 20, loads of the protocol / ifindex / hatype / packet type fields become
+    the kernel's ancillary loads. None when the program reads anything else of the header
+    (addresses, or through an index register), or the packet length (``len`` counts the
+    header), which the kernel cannot give."""
+    out = []
+    for code, jt, jf, k in rows:
+        cls, mode, size = code & 0x07, code & 0xE0, code & 0x18
+        if cls in (_LD, _LDX) and mode == _LEN:
+            return None
+        packet_load = (cls == _LD and mode in (_ABS, _IND)) or (cls == _LDX and mode == _MSH)
+        if packet_load and k < 0x80000000:          # negative k: already an ancillary load
+            if k >= SLL2_LEN:
+                k -= SLL2_LEN
+            elif cls == _LD and mode == _ABS and (k, size) in _SLL2_ANCILLARY:
+                k = _SLL2_ANCILLARY[(k, size)]
+            else:
+                return None
+        out.append((code, jt, jf, k))
+    return out
 
 
 class LiveError(Exception):
@@ -163,8 +201,12 @@ class LiveSource:
         self._retire_ms = 1 if immediate else max(timeout_ms, 1)
         try:
             self._setup_ring(buffer_kib, self._retire_ms)
+            self.kernel_filtered = False
             if kernel_filter is not None:
-                self._attach(kernel_filter)        # before bind(): nothing unfiltered queues
+                form = self._kernel_form(kernel_filter)
+                if form is not None:               # before bind(): nothing unfiltered queues
+                    self._attach(form)
+                    self.kernel_filtered = True
             self._bind()
             if promisc and not self.any:
                 mreq = struct.pack("<iHH8s", self.ifindex, PACKET_MR_PROMISC, 0, b"")
@@ -214,37 +256,65 @@ class LiveSource:
                 raise LiveError(self.iface, "No such device exists") from None
             raise LiveError(self.iface, f"bind: {os.strerror(e.errno)}") from None
 
-    def attach(self, program) -> None:
-        """Filter in the kernel: a vm.cbpf.Program or (code, jt, jf, k) rows go through
-        SO_ATTACH_FILTER; a vm.ebpf.Program, encoded bytes or an already loaded program fd
-        (int) through SO_ATTACH_BPF. Raises vm.kernel.KernelError when refused.
+    def attach(self, program) -> bool:
+        """Filter in the kernel too; True when a filter is now in place.
+
+        A vm.cbpf.Program or (code, jt, jf, k) rows go through SO_ATTACH_FILTER; a
+        vm.ebpf.Program, encoded bytes or an already loaded program fd (int) through
+        SO_ATTACH_BPF. On a cooked socket (``any``) the kernel sees packets from the network
+        header on, so a cBPF program written for LINUX_SLL2 is rewritten as libpcap does
+        (:func:`sll2_for_cooked_socket`); when it cannot be, nothing is attached and False is
+        returned (filter in userspace, as libpcap falls back to). An eBPF program cannot be
+        rewritten: on a cooked socket it raises KernelError (EOPNOTSUPP) so the caller can
+        offer the cBPF instead. The kernel refusing a program raises vm.kernel.KernelError.
 
         As libpcap does, packets queued before the filter are thrown away: a reject-all
         filter goes in first and the ring is drained (this waits for the block timeout).
         Passing ``kernel_filter=`` to the constructor avoids the wait."""
         from vm import kernel
+        form = self._kernel_form(program)
+        if form is None:
+            return False
         kernel.attach_filter(self.sock, [(0x06, 0, 0, 0)])          # ret #0
         deadline = time.monotonic() + (self._retire_ms + 50) / 1000
         while time.monotonic() < deadline:
             self.next_batch(max(int((deadline - time.monotonic()) * 1000), 1))
         self.received = 0
-        self._attach(program)
+        self._attach(form)
+        return True
 
-    def _attach(self, program) -> None:
+    def _kernel_form(self, program):
+        """("bpf", fd | program) or ("filter", rows) for this socket; None if inexpressible."""
         from vm import kernel
-        if isinstance(program, int):
-            kernel.attach_bpf(self.sock, program)
-            return
         program = getattr(program, "program", program)          # a vm.translate.Translation
-        if isinstance(program, (bytes, bytearray)) or (
-                hasattr(program, "encode") and not hasattr(program, "to_tuples")):
+        ebpf = isinstance(program, (int, bytes, bytearray)) or (
+            hasattr(program, "encode") and not hasattr(program, "to_tuples"))
+        if ebpf:
+            if self.cooked:
+                raise kernel.KernelError(
+                    f"{self.iface}: an eBPF filter for {self.linktype} can't run on a cooked "
+                    f"socket", errno.EOPNOTSUPP)
+            return ("bpf", program)
+        rows = program.to_tuples() if hasattr(program, "to_tuples") else list(program)
+        if self.cooked:
+            rows = sll2_for_cooked_socket(rows)
+            if rows is None:
+                return None
+        return ("filter", rows)
+
+    def _attach(self, form) -> None:
+        from vm import kernel
+        kind, program = form
+        if kind == "filter":
+            kernel.attach_filter(self.sock, program)
+        elif isinstance(program, int):
+            kernel.attach_bpf(self.sock, program)
+        else:
             fd = kernel.load_socket_filter(program)
             try:
                 kernel.attach_bpf(self.sock, fd)
             finally:
                 kernel.close(fd)
-            return
-        kernel.attach_filter(self.sock, program)
 
     # -- reading ------------------------------------------------------------------------------
 

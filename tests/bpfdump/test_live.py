@@ -457,3 +457,54 @@ def test_device_down_up_and_removal_like_tcpdump(pair):
     assert "pcap_loop: The interface disappeared" in tail
     captured = int(tail.split(" packets captured")[0].split()[-1])
     assert packets == captured >= 5
+
+
+ANY_KERNEL_FILTERS = [
+    ("udp-port", "udp dst port 7001"),
+    ("inbound-udp", "inbound and udp"),
+    ("outbound", "outbound"),
+    ("ip-header-field", "ip[8] = 64 and udp[2:2] > 7001"),
+]
+
+
+@needs_tools
+@pytest.mark.parametrize("expr", [c[1] for c in ANY_KERNEL_FILTERS],
+                         ids=[c[0] for c in ANY_KERNEL_FILTERS])
+def test_any_with_kernel_filter_matches_tcpdump(pair, pcapy_module, expr):
+    """An SLL2 program rewritten for the cooked socket selects what tcpdump -i any selects
+    (libpcap rewrites its kernel filter the same way)."""
+    from bpfdump.sources.live import sll2_for_cooked_socket
+    rows = [tuple(r) for r in pcapy_module.compile(276, 262144, expr, 1, 0).get_bpf()]
+    assert sll2_for_cooked_socket(rows) is not None
+    ours, theirs, _ = _capture_both(pair, {"iface": "any", "immediate": True,
+                                           "kernel_filter": rows},
+                                    ["-i", "any", expr], count=40)
+    assert theirs
+    _assert_same_capture(ours, theirs, direction=lambda data: data[10])
+
+
+REWRITES = [
+    # id, rows, expected (None: not expressible on a cooked socket)
+    ("protocol", [(0x28, 0, 0, 0)], [(0x28, 0, 0, 0xFFFFF000)]),
+    ("ifindex", [(0x20, 0, 0, 4)], [(0x20, 0, 0, 0xFFFFF008)]),
+    ("hatype", [(0x28, 0, 0, 8)], [(0x28, 0, 0, 0xFFFFF01C)]),
+    ("pkttype", [(0x30, 0, 0, 10)], [(0x30, 0, 0, 0xFFFFF004)]),
+    ("payload-abs", [(0x30, 0, 0, 29)], [(0x30, 0, 0, 9)]),
+    ("payload-ind", [(0x48, 0, 0, 22)], [(0x48, 0, 0, 2)]),
+    ("msh", [(0xB1, 0, 0, 20)], [(0xB1, 0, 0, 0)]),
+    ("ancillary-kept", [(0x20, 0, 0, 0xFFFFF000)], [(0x20, 0, 0, 0xFFFFF000)]),
+    ("jumps-and-ret-kept", [(0x15, 1, 2, 7), (0x06, 0, 0, 262144)],
+     [(0x15, 1, 2, 7), (0x06, 0, 0, 262144)]),
+    ("protocol-as-byte", [(0x30, 0, 0, 1)], None),
+    ("address-bytes", [(0x20, 0, 0, 12)], None),
+    ("reserved-field", [(0x28, 0, 0, 2)], None),
+    ("header-through-x", [(0x50, 0, 0, 4)], None),
+    ("packet-length", [(0x80, 0, 0, 0)], None),
+    ("msh-in-header", [(0xB1, 0, 0, 3)], None),
+]
+
+
+@pytest.mark.parametrize("rows,expected", [r[1:] for r in REWRITES], ids=[r[0] for r in REWRITES])
+def test_sll2_rewrite_for_cooked_socket(rows, expected):
+    from bpfdump.sources.live import sll2_for_cooked_socket
+    assert sll2_for_cooked_socket(rows) == expected
