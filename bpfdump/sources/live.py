@@ -15,9 +15,10 @@ wirelen, data, linktype, ifindex):
   kernel's counters), as libpcap's ps_recv / ps_drop.
 
 The ring holds ``buffer_kib`` KiB in blocks; a block is handed to us when full or after the
-retire timeout (1000 ms like tcpdump, 1 ms with ``immediate``). ``attach(program)`` puts a
-filter in the kernel (SO_ATTACH_FILTER for cBPF, SO_ATTACH_BPF for eBPF); on a cooked socket
-the program sees the packet from its network header, without the SLL2 header.
+retire timeout (1000 ms like tcpdump, 1 ms with ``immediate``). ``attach(program)`` (or
+``kernel_filter=``) puts a filter in the kernel (SO_ATTACH_FILTER for cBPF, SO_ATTACH_BPF for
+eBPF); on a cooked socket the kernel's filter sees the packet from its network header, so an
+SLL2 cBPF program is rewritten for it as libpcap does, or left to userspace when it can't be.
 
 Failures are :class:`LiveError`, one line worded as tcpdump/libpcap word them: at open "No such
 device exists", "That device is not up", "You don't have permission to perform this capture on
