@@ -182,7 +182,7 @@ class LiveSource:
         self.snaplen = snaplen if 0 < snaplen <= 262144 else 262144
         self.direction = direction
         self.immediate = immediate
-        self.received = 0                  # delivered to the caller
+        self.delivered = 0                 # packets handed to the caller
         self._kstats = [0, 0]
         self._closed = False
         self._mm = None
@@ -280,8 +280,9 @@ class LiveSource:
         deadline = time.monotonic() + (self._retire_ms + 50) / 1000
         while time.monotonic() < deadline:
             self.next_batch(max(int((deadline - time.monotonic()) * 1000), 1))
-        self.received = 0
+        self.delivered = 0
         self._attach(form)
+        self.kernel_filtered = True
         return True
 
     def _kernel_form(self, program):
@@ -369,7 +370,7 @@ class LiveSource:
             off += TPACKET3_HDR.unpack_from(mm, off)[0]
         struct.pack_into("<I", mm, base + 8, TP_STATUS_KERNEL)     # give the block back
         self._block = (self._block + 1) % self.block_count
-        self.received += len(packets)
+        self.delivered += len(packets)
         return packets
 
     def next_batch(self, timeout_ms: int = -1) -> list[Packet]:
