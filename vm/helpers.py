@@ -116,6 +116,8 @@ def trace_printk(m, fmt_ptr, fmt_size, arg1, arg2, arg3):
         out.append((b"0x" if conv == b"p" else b"") + text.encode())
     out.append(fmt[pos:])
     line = b"".join(out)
+    if m.trace is None:
+        m.trace = []
     m.trace.append(line.decode("latin-1"))
     return len(line)
 

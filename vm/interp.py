@@ -242,18 +242,19 @@ class State:
 
     def __init__(self, loaded: "Loaded", packet, maps, helpers, trace, rng, clock):
         self.loaded = loaded
+        # the main frame's stack exists only for programs that mention r10 at all
         self.regions: dict[int, Region] = {
-            _STACK_SLOT: Region(bytearray(STACK_SIZE), True, "stack")}
+            _STACK_SLOT: Region(bytearray(STACK_SIZE), True, "stack")} if loaded.uses_fp else {}
         self.next_slot = _FIRST_DYNAMIC_SLOT
         self.packet = packet
         self.net_offset = 0
         self.maps = maps if maps is not None else {}
-        self.map_addrs: dict[int, int] = {}
+        self.map_addrs: dict[int, int] | None = None
         self.helpers = helpers
-        self.trace = trace if trace is not None else []
+        self.trace = trace                       # a list, created by the first trace_printk
         self.rng = rng if rng is not None else _RNG
         self.clock = clock
-        self.frames: list[tuple] = []
+        self.frames: list[tuple] | None = None
         self.pc = 0
         self.ctx_addr = -1
 
@@ -334,6 +335,8 @@ class State:
             raise HelperError(pc, f"lddw: no map with fd/index {index}") from None
 
     def map_addr(self, index: int, pc: int) -> int:
+        if self.map_addrs is None:
+            self.map_addrs = {}
         addr = self.map_addrs.get(index)
         if addr is None:
             addr = self.expose(b"", "map", writable=False, owner=self._map_object(index, pc))
@@ -365,6 +368,8 @@ class State:
         r[0] = result & M64
 
     def enter(self, r: list, return_pc: int, target: int, pc: int) -> int:
+        if self.frames is None:
+            self.frames = []
         depth = len(self.frames) + 1
         if depth >= MAX_FRAMES:
             raise CallDepthExceeded(pc, f"call nests more than {MAX_FRAMES} frames")
@@ -624,6 +629,7 @@ class Loaded:
         self.program = program
         insns = program.insns
         n = len(insns)
+        self.uses_fp = any(i.dst == 10 or i.src == 10 for i in insns)
         rows = []                                   # (pc, insn, form, second)
         pc = 0
         while pc < n:
