@@ -229,6 +229,7 @@ class CodeGen:
         self.off = Offsets(layout.kind, layout.off_linktype, layout.off_linkpl, layout.off_nl,
                            layout.off_nl_nosnap)
         self.regs_used = [False] * 16
+        self.addr_desc = "IPv4 address"      # how host/net errors name the id being compiled
         self.span = (0, len(expr))
 
     # -- errors ---------------------------------------------------------------------------
@@ -488,13 +489,21 @@ class CodeGen:
             b0 = self.gen_proto(ISO_ISIS, "iso")
             return f_and(b0, self.cmp("nosnap", 4, 1, v))
         if proto in ("esis", "clnp"):
-            self.error(f"'{proto} proto' is bogus")
+            self.error(f"'{proto}' is not a valid qualifier for 'proto'")
         self.error(f"'{proto}' is not a valid qualifier for 'proto'")
 
     # -- primitives with ids --------------------------------------------------------------
     def gen_id(self, node: ast.Id) -> Frag:
         q = node.qual
         if q.error:
+            self.error("syntax error in filter expression")
+        if q.proto == "decnet" and (q.addr in ("gateway", "proto", "protochain")
+                                    or (q.addr == "net" and node.kind == "name")
+                                    or (q.addr != "net" and node.kind in ("hid_len", "hid_mask"))):
+            self.error(f"'decnet' is not a valid qualifier for '{q.addr or 'host'}'")
+        if node.kind == "aid":
+            if q.proto == "link" and q.addr in (None, "host"):
+                self.unsupported("link host $XX")
             self.error("syntax error in filter expression")
         if q.dir in IEEE80211_DIRS:
             if q.addr in ("port", "portrange"):
@@ -565,7 +574,8 @@ class CodeGen:
             if proto == "decnet":
                 return self.dnhostop(v & 0xFFFF, direction)
             if proto == "link":
-                self.error("illegal link layer address")
+                self.error(f"illegal link-layer address '{text if text is not None else v}'")
+            self.addr_desc = "IPv4 address"
             mask = 0xFFFFFFFF
             if text is None and addr == "net":
                 while v and (v & 0xFF000000) == 0:
@@ -588,7 +598,7 @@ class CodeGen:
                 self.error(f"port number {v} greater than maximum 65535")
             return self.port_pair(v, v, ipproto, direction)
         if addr == "gateway":
-            self.error("'gateway' requires a name")
+            self.error(f"'gateway' is not a valid qualifier for '{text if text is not None else v}'")
         if addr == "proto":
             return self.gen_proto(v, proto, direction)
         if addr == "protochain":
@@ -618,13 +628,14 @@ class CodeGen:
         else:
             masklen = node.extra
             if masklen > 32:
-                self.error("mask length must be <= 32")
+                self.error(f"netmask length {masklen} greater than maximum 32")
             m = 0 if masklen == 0 else (0xFFFFFFFF << (32 - masklen)) & 0xFFFFFFFF
             if n & ~m & 0xFFFFFFFF:
                 self.error(f'non-network bits set in "{node.value}/{masklen}"')
             what = "IPv4 address and prefix length"
             shown = f"{node.value}/{masklen}"
         if q.addr == "net":
+            self.addr_desc = "IPv4 prefix"
             return self.gen_host(n, m, q.proto, q.dir, q.addr)
         if q.addr in (None, "host"):
             self.error(f"'host' is not a valid qualifier for '{shown}'")
@@ -641,13 +652,14 @@ class CodeGen:
         masklen = 128 if node.kind == "hid6" else node.extra
         shown = node.value if node.kind == "hid6" else f"{node.value}/{masklen}"
         if masklen > 128:
-            self.error("mask length must be <= 128")
+            self.error(f"netmask length {masklen} greater than maximum 128")
         mask = ((1 << 128) - 1) ^ ((1 << (128 - masklen)) - 1)
         if addr & ~mask:
             self.error(f'non-network bits set in "{shown}"')
         if q.addr in (None, "host", "net"):
             if q.addr in (None, "host") and masklen != 128:
                 self.error(f"'host' is not a valid qualifier for '{shown}'")
+            self.addr_desc = "IPv6 prefix" if q.addr == "net" else "IPv6 address"
             return self.gen_host6(addr, mask, q.proto, q.dir, q.addr)
         if q.addr == "gateway":
             self.error(f"'gateway' is not a valid qualifier for '{shown}'")
@@ -678,8 +690,7 @@ class CodeGen:
 
     def ehostop(self, mac: bytes, direction) -> Frag:
         if self.off.kind != "ether":
-            self.error("ethernet addresses supported only on ethernet/FDDI/token ring/802.11/"
-                       "ATM LANE/Fibre Channel")
+            self.unsupported("link host XX:XX:XX:XX:XX:XX")
         if direction == "src":
             return self.bcmp("linkhdr", 6, mac)
         if direction == "dst":
@@ -691,6 +702,8 @@ class CodeGen:
     # -- host / net -----------------------------------------------------------------------
     def gen_host(self, addr: int, mask: int, proto, direction, addr_type) -> Frag:
         typestr = "net" if addr_type == "net" else "host"
+        if proto == "decnet":
+            return self.dnhostop(addr & 0xFFFF, direction)
         if proto is None:
             b0 = self.gen_host(addr, mask, "ip", direction, addr_type)
             if self.off.label_depth == 0:
@@ -704,11 +717,7 @@ class CodeGen:
             return self.hostop(addr, mask, direction, ETH_ARP, 14, 24)
         if proto == "rarp":
             return self.hostop(addr, mask, direction, ETH_RARP, 14, 24)
-        if proto == "link":
-            self.error(f"link-layer modifier applied to {typestr}")
-        if proto == "ip6":
-            self.error(f"'ip6' modifier applied to ip {typestr}")
-        self.error(f"'{proto}' modifier applied to {typestr}")
+        self.error(f"'{proto}' is not a valid qualifier for '{typestr} <{self.addr_desc}>'")
 
     def hostop(self, addr, mask, direction, ethertype, src_off, dst_off) -> Frag:
         if direction == "src":
@@ -726,9 +735,7 @@ class CodeGen:
         typestr = "net" if addr_type == "net" else "host"
         if proto in (None, "ip6"):
             return self.hostop6(addr, mask, direction, 8, 24)
-        if proto == "link":
-            self.error(f"link-layer modifier applied to ip6 {typestr}")
-        self.error(f"'{proto}' modifier applied to ip6 {typestr}")
+        self.error(f"'{proto}' is not a valid qualifier for '{typestr} <{self.addr_desc}>'")
 
     def hostop6(self, addr, mask, direction, src_off, dst_off) -> Frag:
         if direction == "src":
@@ -754,13 +761,18 @@ class CodeGen:
         proto, direction, addr = q.proto, q.dir, q.addr
         if addr in (None, "host"):
             if proto == "link":
+                if self.off.kind != "ether":
+                    self.unsupported("link host NAME")
                 try:
                     mac = compiler.resolve_ether(name)
                 except LookupError:
-                    self.error(f"unknown ether host '{name}'")
+                    self.error(f"unknown Ethernet-like host '{name}'")
                 return self.checked_ehostop(mac, direction)
             if proto == "decnet":
-                self.error(f"decnet name support not included, '{name}' cannot be translated")
+                self.error("'decnet' is not a valid qualifier for 'host'")
+            if proto not in (None, "ip", "arp", "rarp", "ip6"):
+                self.error(f"'{proto}' is not a valid qualifier for 'host <Internet hostname>'")
+            self.addr_desc = "Internet hostname"
             try:
                 addrs = compiler.resolve_host(name)
             except LookupError:
@@ -784,6 +796,9 @@ class CodeGen:
                 self.error(f"unknown host '{name}'{suffix}")
             return result
         if addr == "net":
+            if proto not in (None, "ip", "arp", "rarp"):
+                self.error(f"'{proto}' is not a valid qualifier for 'net <IPv4 network name>'")
+            self.addr_desc = "IPv4 network name"
             try:
                 v = compiler.resolve_net(name)
             except LookupError:
@@ -818,11 +833,13 @@ class CodeGen:
             return self.port_pair(lo, hi, real, direction)
         if addr == "gateway":
             if direction is not None:
-                self.error("direction applied to 'gateway'")
+                self.error("can't parse filter expression: syntax error")
             if proto not in (None, "ip", "arp", "rarp"):
                 self.error(f"'{proto}' is not a valid qualifier for 'gateway'")
             if self.off.geneve:
-                self.error("'gateway' not supported in this configuration")
+                self.error("'gateway' cannot be used within VXLAN or Geneve")
+            if self.off.label_depth:
+                self.error("'gateway' cannot be used within MPLS")
             if self.off.kind != "ether":
                 self.error(f"'gateway' not supported on DLT_{self.lt.name}")
             if self.off.pppoes or self.off.label_depth:
@@ -830,7 +847,7 @@ class CodeGen:
             try:
                 mac = compiler.resolve_ether(name)
             except LookupError:
-                self.error(f"unknown ether host '{name}'")
+                self.error(f"unknown Ethernet-like host '{name}'")
             b0 = self.ehostop(mac, None)
             try:
                 addrs = [a for a in compiler.resolve_host(name) if a.version == 4]
@@ -844,7 +861,7 @@ class CodeGen:
                 self.error(f"unknown host '{name}'")
             return f_and(b0, f_not(b1))
         if addr in ("proto", "protochain"):
-            v = self.lookup_proto(name, proto)
+            v = self.lookup_proto(name, proto, addr)
             if addr == "proto":
                 return self.gen_proto(v, proto, direction)
             return self.gen_protochain(v, proto)
@@ -859,23 +876,26 @@ class CodeGen:
             return IPPROTO[proto]
         return IPPROTO.get(real_name) if real_name else None
 
-    def lookup_proto(self, name: str, proto) -> int:
+    def lookup_proto(self, name: str, proto, what: str = "proto") -> int:
         from . import compiler
+        label = f"{proto} {what}" if proto else what
         if proto in (None, "ip", "ip6"):
             try:
                 return compiler.resolve_proto(name)
             except LookupError:
-                self.error(f"unknown ip proto '{name}'")
+                self.error(f"unknown '{label}' value '{name}'")
         if proto == "link":
             if name in ETHER_PROTO_NAMES:
                 return ETHER_PROTO_NAMES[name]
-            self.error(f"unknown ether proto '{name}'")
+            self.error(f"unknown '{label}' value '{name}'")
         if proto == "iso":
             table = {"esis": ISO_ESIS, "isis": ISO_ISIS, "clnp": ISO_CLNP}
             if name in table:
                 return table[name]
-            self.error(f"unknown osi proto '{name}'")
-        self.error(f"'{proto}' is not a valid qualifier for 'proto'")
+            self.error(f"unknown '{label}' value '{name}'")
+        if proto == "decnet" and what == "protochain":
+            self.error(f"'{proto}' is not a valid qualifier for '{what}'")
+        self.error(f"unknown '{label}' value '{name}'")
 
     # -- ports ----------------------------------------------------------------------------
     def portatom(self, rel, off, lo, hi) -> Frag:
@@ -936,7 +956,7 @@ class CodeGen:
             b0 = self.gen_protochain(v, "ip")
             return f_or(b0, self.gen_protochain(v, "ip6"))
         if proto not in ("ip", "ip6"):
-            self.error("bad protocol applied for 'protochain'")
+            self.error(f"'{proto}' is not a valid qualifier for 'protochain'")
         if self.off.linkpl_reg is not None:
             self.error("'protochain' not supported with variable length headers")
         nl = self.off.linkpl + self.off.nl
@@ -1027,10 +1047,14 @@ class CodeGen:
             return self.gen_pppoes(node.arg)
         if kind == "geneve":
             return self.gen_geneve(node.arg)
+        if kind == "byte":
+            return self.gen_byteop(*node.arg)
         if kind == "llc":
             return self.gen_llc(node.arg, node.arg_span)
-        if kind in ("type", "subtype", "dir"):
-            self.error("802.11 link-layer types supported only on 802.11")
+        if kind in ("type", "subtype"):
+            self.unsupported("type/subtype")
+        if kind == "dir":
+            self.unsupported("dir")
         if kind in ("ifname", "ruleset", "rulenum", "subrulenum", "reason", "action"):
             self.error(f"'{kind}' supported only on PFLOG linktype")
         if kind in ("vpi", "vci", "lane", "metac", "bcc", "oam", "oamf4", "oamf4ec",
@@ -1041,10 +1065,22 @@ class CodeGen:
             self.error(f"'{kind}' supported only on SS7")
         self.error(f"unsupported primitive '{kind}'")
 
+    def gen_byteop(self, index: int, op: str, value: int) -> Frag:
+        """``byte N op V`` on the link-layer header. For & and | libpcap applies the operation
+        to whatever A holds (no load): reproduced as is."""
+        if op == "=":
+            return self.cmp("linkhdr", index, 1, value)
+        if op == "<":
+            return f_not(self.cmp("linkhdr", index, 1, value, op=JGE))
+        if op == ">":
+            return self.cmp("linkhdr", index, 1, value, op=JGT)
+        alu = 0x40 if op == "|" else 0x50
+        return f_not(leaf_test([Insn(ALU | alu | K, 0, 0, value)], JMP | JEQ | K, 0))
+
     def gen_broadcast(self, proto) -> Frag:
         if proto in (None, "link"):
             if self.off.kind != "ether":
-                self.error("not a broadcast link")
+                self.unsupported("broadcast")
             return self.checked_ehostop(b"\xff" * 6, "dst")
         if proto == "ip":
             if self.netmask is None:
@@ -1059,8 +1095,7 @@ class CodeGen:
     def gen_multicast(self, proto) -> Frag:
         if proto in (None, "link"):
             if self.off.kind != "ether":
-                self.error("link-layer multicast filters supported only on ethernet/FDDI/"
-                           "token ring/ARCNET/802.11/ATM LANE/Fibre Channel")
+                self.unsupported("multicast")
             check = self.prevlinkhdr_check()
             b = leaf_test(self.load("linkhdr", 0, 1), JMP | JSET | K, 1)
             return f_and(check, b) if check is not None else b
@@ -1078,7 +1113,7 @@ class CodeGen:
         if o.label_depth > 0:
             self.error("no VLAN match after MPLS")
         if o.kind != "ether":
-            self.error(f"no VLAN support for {self.kind_desc()}")
+            self.unsupported("vlan")
         b0 = self.linktype(ETH_8021Q)
         b1 = f_or(b0, self.linktype(ETH_8021AD))
         b0 = f_or(b1, self.linktype(ETH_QINQ))
@@ -1139,8 +1174,9 @@ class CodeGen:
         o.geneve = True
         return b
 
-    def kind_desc(self) -> str:
-        return "PPP" if self.off.kind == "ppp" else self.desc
+    def unsupported(self, what: str):
+        name = "PPP" if self.off.kind == "ppp" else self.lt.name
+        self.error(f"'{what}' not supported on DLT_{name}")
 
     def gen_mpls(self, label) -> Frag:
         o = self.off
@@ -1151,7 +1187,7 @@ class CodeGen:
         elif o.kind == "ppp":
             b0 = self.linktype(PPP_MPLS_UCAST)
         else:
-            self.error(f"no MPLS support for {self.kind_desc()}")
+            self.unsupported("mpls")
         if label is not None:
             if label > 0xFFFFF:
                 self.error(f"MPLS label {label} greater than maximum 1048575")
@@ -1180,7 +1216,7 @@ class CodeGen:
 
     def gen_llc(self, sub, sub_span) -> Frag:
         if self.off.kind != "ether":
-            self.error(f"'llc' not supported for {self.kind_desc()}")
+            self.unsupported("llc")
         b0 = f_not(self.cmp_gt("linktype", 0, 2, ETHERMTU))
         b1 = f_not(self.cmp("llc", 0, 2, 0xFFFF))
         base = f_and(b0, b1)
@@ -1278,7 +1314,7 @@ class CodeGen:
             checks = f_and(checks, self.cmp("linkpl", 6, 1, 58))
             stmts = self.var_index(o.linkpl + o.nl + 40, o.linkpl_reg, inst.reg, size)
         else:
-            self.error("unsupported index operation", node.span)
+            self.error(f"'{proto}' does not support the index operation", node.span)
         stmts.append(Insn(ST, 0, 0, inst.reg))
         return Value(inst.stmts + stmts, inst.reg, checks, inst.first)
 

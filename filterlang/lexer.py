@@ -111,9 +111,14 @@ def parse_number(text: str) -> int:
     if text[:2] in ("0x", "0X"):
         value, what = int(text[2:], 16), "hexadecimal"
     elif len(text) > 1 and text[0] == "0":
-        if any(ch in "89" for ch in text):
-            raise ValueError(f"number {text} contains non-octal digit")
-        value, what = int(text, 8), "octal"
+        value = 0
+        for ch in text:
+            if ch in "89":
+                raise ValueError(f"number {text} contains non-octal digit")
+            value = value * 8 + int(ch)
+            if value > 0xFFFFFFFF:
+                raise ValueError(f"octal number {text} overflows 32 bits")
+        return value
     else:
         value, what = int(text), "decimal"
     if value > 0xFFFFFFFF:

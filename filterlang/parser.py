@@ -243,7 +243,7 @@ class Parser:
         return self.expect("NUM").value
 
     def parse_other(self):
-        # grammar: other := less NUM | greater NUM | inbound | outbound | ifindex NUM
+        # grammar: other := less NUM | greater NUM | inbound | outbound | ifindex NUM | byte ...
         #                 | vlan [pnum] | mpls [pnum] | pppoed | pppoes [pnum] | geneve [pnum]
         #                 | llc [ID | rnr]        (no vxlan: libpcap 1.10 has none)
         tok = self.peek()
@@ -253,6 +253,17 @@ class Parser:
             num = self.expect("NUM")
             return ast.Special(kind.lower(), self.span_from(tok.start), num.value,
                                arg_span=num.span)
+        if kind == "CBYTE":
+            # grammar: other := ... | byte NUM byteop NUM      byteop := & | "|" | < | > | = | ==
+            self.next()
+            index = self.expect("NUM")
+            op = self.next()
+            if op.kind not in ("&", "|", "<", ">", "=", "=="):
+                self.fail(op)
+            value = self.expect("NUM")
+            return ast.Special("byte", self.span_from(tok.start), (index.value, op.kind[0],
+                                                                   value.value),
+                               arg_span=value.span)
         if kind in ("INBOUND", "OUTBOUND", "PPPOED"):
             self.next()
             return ast.Special(kind.lower(), tok.span)
