@@ -149,6 +149,59 @@ def _differential(seed: int) -> None:
     assert ours(program, packet) == expected, (seed, program.format())
 
 
+def _alu_or_jump(rng: random.Random, regs: tuple[int, ...], room: int) -> str:
+    d, s = rng.choice(regs), rng.choice(regs)
+    sfx = rng.choice(("", "32"))
+    if rng.random() < 0.25 and room > 0:
+        op = rng.choice(("jeq", "jne", "jgt", "jsge", "jlt", "jset", "jsle"))
+        right = f"%r{s}" if rng.random() < 0.5 else str(_imm(rng))
+        return f"{op}{sfx} %r{d}, {right}, +{rng.randrange(min(room, 3) + 1)}"
+    op = rng.choice(("add", "sub", "mul", "div", "sdiv", "mod", "smod", "or", "and", "lsh",
+                     "rsh", "arsh", "xor", "mov"))
+    if rng.random() < 0.5:
+        return f"{op}{sfx} %r{d}, %r{s}"
+    imm = rng.randrange(32 if sfx else 64) if op in ("lsh", "rsh", "arsh") else _imm(rng)
+    if op in ("div", "sdiv", "mod", "smod") and imm == 0:
+        imm = 5
+    return f"{op}{sfx} %r{d}, {imm}"
+
+
+def _random_calls_program(rng: random.Random) -> Program:
+    """main sets r1-r9, calls f (and maybe f again); f computes on r0-r5 and its own stack."""
+    main = ["mov %r6, %r1"] + [f"lddw %r{r}, {_value(rng, 64):#x}" for r in range(1, 10)]
+    main += ["call local f", "mov %r7, %r0"]
+    if rng.random() < 0.5:
+        main += [f"lddw %r{r}, {_value(rng, 64):#x}" for r in range(1, 6)]
+        main += ["call local f", "xor %r7, %r0"]
+    main += ["mov %r0, %r7", "xor %r0, %r6", "xor %r0, %r8", "xor %r0, %r9",
+             "mov %r1, %r0", "rsh %r1, 32", "xor %r0, %r1", "exit"]
+    callee = [f"mov %r0, {_imm(rng)}", "stxdw [%r10-8], %r1", "mov %r6, %r2", "mov %r7, 0",
+              "mov %r8, %r3", "mov %r9, %r4"]
+    size = rng.randrange(5, 25)
+    for i in range(size):
+        callee.append(_alu_or_jump(rng, (0, 1, 2, 3, 4, 5), size - 1 - i))
+    callee += ["ldxdw %r1, [%r10-8]", "add %r0, %r1", "add %r0, %r6", "exit"]
+    return assemble("\n".join(main + ["f:"] + callee))
+
+
+def _calls_differential(seed: int) -> None:
+    program = _random_calls_program(random.Random(seed))
+    assert ours(program, b"\0" * 8) == kernel_result(program, b"\0" * 8), (seed, program.format())
+
+
+@need_kernel
+@pytest.mark.parametrize("seed", range(40))
+def test_random_local_calls_match_the_kernel(seed):
+    _calls_differential(seed)
+
+
+@need_kernel
+@pytest.mark.exhaustive
+def test_random_local_calls_match_the_kernel_exhaustive():
+    for seed in range(1000, 4000):
+        _calls_differential(seed)
+
+
 @need_kernel
 @pytest.mark.parametrize("seed", range(150))
 def test_random_programs_match_the_kernel(seed):
