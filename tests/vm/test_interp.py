@@ -586,3 +586,17 @@ def test_time_and_randomness_come_from_the_caller():
     expected = random.Random(7).getrandbits(32) + 1000
     assert interp.run(program, b"", rng=random.Random(7), clock=lambda: 1000) == expected
     assert interp.run_raw(program, rng=random.Random(7), clock=lambda: 1000) == expected
+
+
+@need_kernel
+def test_direct_map_value_matches_the_kernel():
+    maps_mod = pytest.importorskip("vm.maps")
+    value = bytes(range(1, 17))
+    with kernel.KernelMap(2, 4, 16, 1) as k_array:
+        our_array = maps_mod.create_map(2, 4, 16, 1)
+        for m in (k_array, our_array):
+            assert m.update(bytes(4), value) == 0
+        program = assemble(f"lddw %r1, map_value({k_array.fd}, 4)\nldxw %r0, [%r1+0]\n"
+                           f"stw [%r1+4], 0x5a\nldxb %r2, [%r1-4]\nlsh %r2, 24\nor %r0, %r2\nexit")
+        assert ours(program, b"", maps={k_array.fd: our_array}) == kernel_result(program, b"")
+        assert bytes(our_array.lookup(bytes(4))) == k_array.lookup(bytes(4))
