@@ -14,6 +14,8 @@ from .packet import Packet
 # ring-buffer record header: timestamp ns, wire length, interface index, link type
 RECORD = struct.Struct("<QIIH6x")
 RING_SIZE = 1 << 22
+BATCH_RING_SIZE = 1 << 24
+HDR = 8                     # the ring's own record header (length, page offset)
 
 
 def build_filter(prog):
@@ -61,11 +63,229 @@ class RecordRing:
         self._consumer.consume(self._deliver)
 
 
+# -- batches: a block of packets at a time ---------------------------------------------------------
+
+class BatchRing(RecordRing):
+    """RecordRing that also moves whole blocks of records: `push_batch` lays the matching
+    packets of a Batch into the ring (each one kernel-layout record: 8-byte ring header, the
+    RECORD header, the kept bytes) and publishes them together; `drain` walks the committed
+    records with numpy and hands the sink a Batch over the ring's memory."""
+
+    def __init__(self, sink, size: int = BATCH_RING_SIZE):
+        super().__init__(sink, size)
+        import numpy as np
+        ring = self._ring
+        self._np = np
+        self._bytes = np.frombuffer(ring._data, dtype=np.uint8)
+        self._u64 = self._bytes.view(np.uint64)
+        self._u32 = self._bytes.view(np.uint32)
+        self._u16 = self._bytes.view(np.uint16)
+        self._write = batch_writer(sink)
+
+    def push_batch(self, batch, sel, keep) -> None:
+        """Lay the packets `sel` of `batch`, keeping `keep[i]` bytes of each, into the ring."""
+        from vm.ringbuf import DATA_PAGE, PAGE_SHIFT
+        from .writer import gather_ranges, range_mask
+        np = self._np
+        ring = self._ring
+        mask = ring.mask
+        caplen = np.minimum(batch.caplen[sel], keep)
+        slot = (caplen + (HDR + RECORD.size + 7)) & ~7
+        done = 0
+        n = len(sel)
+        while done < n:
+            prod, cons = int(ring._prod[0]), int(ring._cons[0])
+            free = mask - (prod - cons)
+            ends = np.cumsum(slot[done:])
+            fit = int(np.searchsorted(ends, free, side="right"))
+            if fit == 0:
+                if prod != cons:
+                    self.drain()
+                    continue
+                # a record larger than the whole ring: handed to the sink directly
+                i = int(sel[done])
+                pkt = batch.packet(i)
+                self._sink.write(pkt._replace(data=pkt.data[:int(caplen[done])]))
+                done += 1
+                continue
+            part = slice(done, done + fit)
+            idx = sel[part]
+            cap = caplen[part]
+            start = np.empty(fit, dtype=np.int64)
+            start[0] = 0
+            start[1:] = ends[:fit - 1]
+            off = (prod & mask) + start      # in the doubly mapped area: no wrapping
+            w = off >> 3
+            self._u64[w] = (cap + RECORD.size) | ((DATA_PAGE + ((off & mask) >> PAGE_SHIFT))
+                                                  << 32)   # len, pg_off (native order)
+            self._u64[w + 1] = batch.ts[idx]
+            self._u64[w + 2] = batch.wirelen[idx].astype(np.uint64) | \
+                (_column(batch.ifindex, idx) << np.uint64(32))
+            self._u64[w + 3] = _column(batch.linktype, idx)
+            lo = int(off[0]) + HDR + RECORD.size
+            hi = int(off[-1]) + HDR + RECORD.size + int(cap[-1])
+            region = self._bytes[lo:hi]
+            region[range_mask(off + (HDR + RECORD.size) - lo, cap, hi - lo)] = \
+                gather_ranges(batch.buf, batch.base[idx], cap)
+            new_prod = prod + int(ends[fit - 1])
+            ring._prod[1] = new_prod     # no record is left busy
+            ring._prod[0] = new_prod
+            done += fit
+
+    def drain(self) -> None:
+        from vm.ringbuf import BUSY_BIT, DATA_PAGE, DISCARD_BIT, PAGE_SHIFT
+        from .sources import Batch
+        np = self._np
+        ring = self._ring
+        cons, prod = int(ring._cons[0]), int(ring._prod[0])
+        if cons >= prod:
+            return
+        mask = ring.mask
+        first = cons & mask
+        # every 8-byte slot that could hold a record header
+        slots = first + 8 * np.arange((prod - cons) >> 3, dtype=np.int64)
+        head = self._u64[slots >> 3]
+        length = head & 0xFFFFFFFF
+        pg = head >> 32
+        cand = (pg == DATA_PAGE + ((slots & mask) >> PAGE_SHIFT)) & ((length & BUSY_BIT) == 0)
+        at = slots[cand]
+        length = (length[cand] & (DISCARD_BIT - 1)).astype(np.int64)
+        nxt = at + ((length + HDR + 7) & ~7)
+        # the records are the chain from the first slot: follow it by pointer doubling
+        k = len(at)
+        link = np.searchsorted(at, nxt)
+        link[(link >= k) | (at[np.minimum(link, k - 1)] != nxt)] = k
+        link = np.append(link, k)
+        on = np.zeros(k + 1, dtype=bool)
+        on[0] = True
+        while True:
+            grown = on.copy()
+            grown[link[on]] = True
+            grown[k] = False
+            if (grown == on).all():
+                break
+            on = grown
+            link = link[link]
+        on = on[:k]
+        rec = at[on]
+        keep = (head[cand][on] & DISCARD_BIT) == 0
+        rec, length = rec[keep], length[on][keep]
+        if len(rec):
+            w = rec >> 3
+            info = self._u64[w + 2]
+            batch = Batch(self._bytes, rec + HDR + RECORD.size, length - RECORD.size,
+                          (info & 0xFFFFFFFF).astype(np.int64),
+                          self._u64[w + 1].astype(np.int64),
+                          _single(self._u64[w + 3] & 0xFFFF),
+                          _single(info >> 32))
+            self._write(batch)
+        ring._cons[0] = prod
+
+
+
+def _column(value, idx):
+    """A per-packet column (int for all, or an array) as uint64 values for `idx`."""
+    import numpy as np
+    if isinstance(value, int):
+        return np.uint64(value)
+    return value[idx].astype(np.uint64)
+
+
+def _single(values):
+    """An int when every value is the same, else the values as int64."""
+    import numpy as np
+    values = values.astype(np.int64)
+    if len(values) and (values == values[0]).all():
+        return int(values[0])
+    return values
+
+
+def batch_writer(sink):
+    """How to hand a whole Batch to `sink`: its `write_batch`, a pcap writer's block write,
+    a counter's addition, or one `write` per packet."""
+    fn = getattr(sink, "write_batch", None)
+    if fn is not None:
+        return fn
+    from .writer import PcapWriter
+    inner = getattr(sink, "_writer", None)
+    if isinstance(inner, PcapWriter) and not getattr(sink, "_packet_buffered", True):
+        # a -w sink without rotation (sinks.WriteSink): write the records in one block
+        from .errors import RuntimeFailure
+
+        def write(batch):
+            try:
+                inner.write_batch(batch)
+            except OSError as exc:
+                raise RuntimeFailure(f"write error: {exc.strerror}") from None
+            sink.count += len(batch)
+        return write
+    if type(sink).__name__ == "CountSink" and hasattr(sink, "count"):
+        def count(batch):
+            sink.count += len(batch)
+        return count
+
+    def each(batch):
+        for pkt in batch.packets():
+            sink.write(pkt)
+    return each
+
+
+def build_batch(prog):
+    """(BatchProgram, scalar match) for `prog`, or None when it must run packet by packet."""
+    from vm import batch as vmbatch
+    from vm import interp, translate, verifier
+    eprog = translate.to_ebpf(prog)
+    verifier.verify(eprog)
+    bprog = vmbatch.compile_batch(eprog)
+    if bprog is None:
+        return None
+    return bprog, interp.load(eprog).run
+
+
+def _run_batches(source, prog, sink, count) -> int:
+    import numpy as np
+    fast = None
+    keep_all = 0
+    if accepts_all(prog):
+        keep_all = prog[0].k
+    else:
+        fast = build_batch(prog)
+        if fast is None:
+            return -1
+    ring = BatchRing(sink)
+    matched = 0
+    try:
+        for batch in source.batches():
+            if fast is None:
+                keep = np.full(len(batch), keep_all, dtype=np.int64)
+            else:
+                bprog, match = fast
+                keep = bprog.run(batch.buf, batch.base, batch.caplen, batch.wirelen,
+                                 scalar=lambda i, b=batch, m=match: m(b.packet(i).data,
+                                                                       int(b.wirelen[i])))
+            sel = np.flatnonzero(keep)
+            if count is not None and matched + len(sel) >= count:
+                sel = sel[:count - matched]
+            if len(sel):
+                ring.push_batch(batch, sel, keep[sel].astype(np.int64))
+                matched += len(sel)
+            if count is not None and matched >= count:
+                break
+    finally:
+        ring.drain()
+    return matched
+
+
 def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int:
     """Filter every packet of ``source`` through ``prog`` into ``sink``; return packets matched.
 
     ``prog`` None means the packets were filtered already (in the kernel): each keeps ``keep``
-    bytes."""
+    bytes. Offline sources with `batches()` and loop-free programs are filtered a block at a
+    time (vm.batch); everything else one packet at a time."""
+    if prog is not None and hasattr(source, "batches") and count != 0:
+        matched = _run_batches(source, prog, sink, count)
+        if matched >= 0:
+            return matched
     ring = RecordRing(sink)
     match = None if prog is None or accepts_all(prog) else build_filter(prog)
     keep_all = (keep if prog is None else prog[0].k) if match is None else 0

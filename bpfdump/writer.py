@@ -125,9 +125,26 @@ class PcapWriter:
         if len(buf) >= self._limit:
             self.flush()
 
+    def write_batch(self, batch, indices=None) -> None:
+        """Write the packets of a `bpfdump.sources.Batch` (those at `indices`, else all) as
+        `write` would, one block of records at a time."""
+        if indices is not None:
+            batch = select(batch, indices)
+        if not len(batch):
+            return
+        block = pcap_records(batch, self.snaplen, self._nano)
+        self.size += len(block)
+        self.count += len(batch)
+        if len(self._buf) + len(block) < self._limit:
+            self._buf += block.data
+            return
+        self.flush()
+        self._buf = block     # flushed as it is: no copy
+        self.flush()
+
     def flush(self) -> None:
         """Hand everything buffered to the OS; the file is then a complete capture."""
-        if not self._buf:
+        if not len(self._buf):
             if self._file is not None:
                 self._file.flush()
             return
@@ -198,6 +215,70 @@ class PcapWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def select(batch, indices):
+    """The packets of `batch` at `indices`, as a Batch over the same buffer."""
+    from .sources import Batch
+    lt, ifi = batch.linktype, batch.ifindex
+    return Batch(batch.buf, batch.base[indices], batch.caplen[indices],
+                 batch.wirelen[indices], batch.ts[indices],
+                 lt if isinstance(lt, int) else lt[indices],
+                 ifi if isinstance(ifi, int) else ifi[indices])
+
+
+def range_mask(starts, lengths, size: int):
+    """A bool array of `size` bytes, True inside the ranges [starts[i], starts[i] +
+    lengths[i]) (ascending, not overlapping) and False elsewhere."""
+    import numpy as np
+    n = len(starts)
+    counts = np.empty(2 * n + 1, dtype=np.int64)
+    counts[0] = starts[0] if n else size
+    if n:
+        counts[2:-1:2] = starts[1:] - (starts[:-1] + lengths[:-1])
+        counts[1::2] = lengths
+        counts[-1] = size - (starts[-1] + lengths[-1])
+    pattern = np.zeros(2 * n + 1, dtype=bool)
+    pattern[1::2] = True
+    return np.repeat(pattern, counts)
+
+
+def gather_ranges(src, starts, lengths):
+    """The bytes of the ranges src[starts[i]:starts[i] + lengths[i]] (ascending, not
+    overlapping) one after the other, as a uint8 array."""
+    import numpy as np
+    if not len(starts):
+        return np.empty(0, dtype=np.uint8)
+    lo = int(starts[0])
+    hi = int(starts[-1] + lengths[-1])
+    return src[lo:hi][range_mask(starts - lo, lengths, hi - lo)]
+
+
+def pcap_records(batch, snaplen: int, nano: bool) -> bytearray:
+    """The pcap records (16-byte header, in this machine's byte order, then the data cut to
+    `snaplen`) of every packet of `batch`, in one block."""
+    import numpy as np
+    n = len(batch)
+    caplen = np.minimum(batch.caplen, snaplen)
+    ts = batch.ts
+    sec = ts // 1_000_000_000
+    frac = ts - sec * 1_000_000_000
+    if not nano:
+        frac //= 1000
+    head = np.empty((n, 4), dtype=np.uint32)
+    head[:, 0] = sec & 0xFFFFFFFF
+    head[:, 1] = frac
+    head[:, 2] = caplen
+    head[:, 3] = batch.wirelen
+    size = caplen + 16
+    at = np.zeros(n, dtype=np.int64)
+    np.cumsum(size[:-1], out=at[1:])
+    total = int(at[-1] + size[-1])
+    out = np.empty(total, dtype=np.uint8)
+    data = range_mask(at + 16, caplen, total)
+    out[data] = gather_ranges(batch.buf, batch.base, caplen)
+    out[~data] = head.view(np.uint8).ravel()
+    return out
 
 
 def _whole_records(data, done: int, header: bytes) -> int:
@@ -311,6 +392,12 @@ class RotatingWriter:
                 self._size_count = 0
             self._writer = self._open()
         self._writer.write(pkt)
+
+    def write_batch(self, batch, indices=None) -> None:
+        if indices is not None:
+            batch = select(batch, indices)
+        for pkt in batch.packets():
+            self.write(pkt)
 
     def flush(self) -> None:
         self._writer.flush()

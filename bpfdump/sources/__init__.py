@@ -18,8 +18,12 @@ import stat
 import struct
 import sys
 
-__all__ = ["CaptureError", "Source", "open_offline", "linktype_to_dlt", "dlt_to_linktype",
-           "max_snaplen_for_dlt", "adjust_snaplen"]
+from ..packet import Packet
+
+__all__ = ["CaptureError", "Source", "Batch", "open_offline", "linktype_to_dlt",
+           "dlt_to_linktype", "max_snaplen_for_dlt", "adjust_snaplen"]
+
+BATCH_PACKETS = 65536
 
 
 class CaptureError(Exception):
@@ -339,6 +343,20 @@ class Source:
     def __iter__(self):
         return self._packets()
 
+    def batches(self, max_packets: int = BATCH_PACKETS):
+        """Yield `Batch`es of at most `max_packets` packets, in file order. Like iteration, a
+        damaged record raises CaptureError once the good records before it were yielded.
+        This generic form packs the iterated packets; formats may index their records in
+        place (see PcapSource)."""
+        chunk: list = []
+        for pkt in self._packets():
+            chunk.append(pkt)
+            if len(chunk) >= max_packets:
+                yield Batch.from_packets(chunk)
+                chunk = []
+        if chunk:
+            yield Batch.from_packets(chunk)
+
     def close(self) -> None:
         self._in.close()
 
@@ -353,6 +371,76 @@ class Source:
 
     def _packets(self):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class Batch:
+    """A block of packets as numpy arrays: packet i is ``buf[base[i]:base[i] + caplen[i]]``.
+
+    `buf` is a uint8 array (for a memory-mapped file the map itself, not a copy); `base`,
+    `caplen`, `wirelen`, `ts` (ns) are int64 arrays; `linktype` and `ifindex` are ints when
+    every packet shares them, else int64 arrays. `records` (record header offsets in `buf`)
+    and `hdrsize` are set when each packet's record in the file is
+    ``buf[records[i]:base[i] + caplen[i]]`` with a 16-byte pcap header in `byteorder` and
+    `precision` (so a writer with the same layout may copy records as they are)."""
+    __slots__ = ("buf", "base", "caplen", "wirelen", "ts", "linktype", "ifindex", "records",
+                 "byteorder", "precision", "__weakref__")
+
+    def __init__(self, buf, base, caplen, wirelen, ts, linktype, ifindex=0, records=None,
+                 byteorder=None, precision=None):
+        self.buf = buf
+        self.base = base
+        self.caplen = caplen
+        self.wirelen = wirelen
+        self.ts = ts
+        self.linktype = linktype
+        self.ifindex = ifindex
+        self.records = records
+        self.byteorder = byteorder
+        self.precision = precision
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    @classmethod
+    def from_packets(cls, packets) -> "Batch":
+        import numpy as np
+        n = len(packets)
+        caplen = np.fromiter((len(p.data) for p in packets), dtype=np.int64, count=n)
+        base = np.zeros(n, dtype=np.int64)
+        if n > 1:
+            np.cumsum(caplen[:-1], out=base[1:])
+        buf = np.frombuffer(b"".join([p.data for p in packets]) + b"\0", dtype=np.uint8)
+        wirelen = np.fromiter((p.wirelen for p in packets), dtype=np.int64, count=n)
+        ts = np.fromiter((p.ts for p in packets), dtype=np.int64, count=n)
+        lts = {p.linktype for p in packets}
+        ifs = {p.ifindex for p in packets}
+        linktype = lts.pop() if len(lts) == 1 else np.fromiter(
+            (p.linktype for p in packets), dtype=np.int64, count=n)
+        ifindex = ifs.pop() if len(ifs) == 1 else np.fromiter(
+            (p.ifindex for p in packets), dtype=np.int64, count=n)
+        return cls(buf, base, caplen, wirelen, ts, linktype, ifindex)
+
+    def linktypes(self):
+        """The distinct link types in this batch."""
+        import numpy as np
+        if isinstance(self.linktype, int):
+            return [self.linktype]
+        return np.unique(self.linktype).tolist()
+
+    def packet(self, i: int) -> Packet:
+        b = int(self.base[i])
+        lt = self.linktype if isinstance(self.linktype, int) else int(self.linktype[i])
+        ifi = self.ifindex if isinstance(self.ifindex, int) else int(self.ifindex[i])
+        return Packet(int(self.ts[i]), int(self.wirelen[i]),
+                      self.buf[b:b + int(self.caplen[i])].tobytes(), lt, ifi)
+
+    def packets(self, indices=None):
+        """Packet objects for the given indices (all when None)."""
+        if indices is None:
+            indices = range(len(self))
+        else:
+            indices = indices.tolist() if hasattr(indices, "tolist") else indices
+        return [self.packet(i) for i in indices]
 
 
 def open_offline(path_or_fileobj) -> Source:

@@ -102,6 +102,9 @@ class PcapSource(Source):
             yield pkt._replace(data=data, wirelen=wirelen)
 
     def _records(self):
+        return self._records_from(self._start)
+
+    def _records_from(self, pos):
         inp = self._in
         unpack = self._rec.unpack_from
         hdrsize = self._hdrsize
@@ -114,7 +117,6 @@ class PcapSource(Source):
         # records longer than this, and all records of files with interchanged length
         # fields, take the careful path
         limit = min(snap, maxcap) if self._order == NOT_SWAPPED else -1
-        pos = self._start
         while True:
             buf = inp.buf
             end = inp.end
@@ -165,3 +167,256 @@ class PcapSource(Source):
         tried = take if got < take else caplen
         return self._error(f"truncated dump file; tried to read {tried} captured bytes, "
                            f"only got {got}", off)
+
+
+# -- batches: record offsets indexed with numpy ------------------------------------------------------
+#
+# Records form a chain (each header gives the length of what follows), which is sequential by
+# nature. To index it without a Python step per record, a window of the file is cut into lanes;
+# every lane after the first starts at a guessed record boundary (a position whose header, and
+# the header after it, look plausible) and all lanes step through their headers at once, until
+# each reaches the next lane's start. Then the lanes are stitched from the true start of the
+# window: a lane is used from the first position the true chain shares with it (the chain from
+# a position is determined by that position, so a shared position proves everything after it).
+# A wrong guess costs speed only: the true chain is walked one record at a time up to the next
+# lane it meets.
+
+CHUNK_BYTES = 8 << 20         # file bytes indexed per window
+LANE_BYTES = 8192             # bytes per lane
+GUESS_WINDOW = 1024            # positions tried for a lane's first record
+SEC_SPAN = 7 * 86400          # guessed records are within a week of the window's first
+
+
+class _Walk:
+    """Index the records of one window. Holds numpy views of `buf` (bytes of file offset
+    `inp.base` on)."""
+
+    def __init__(self, buf, end, order, hdrsize, snap, maxcap, fracmax):
+        import numpy as np
+        self.np = np
+        self.end = end
+        self.hdrsize = hdrsize
+        self.maxcap = maxcap
+        self.snap = snap
+        self.fracmax = fracmax
+        self.bytes = np.frombuffer(buf, dtype=np.uint8, count=end)
+        n = max(end - 3, 0)
+        self.u32 = np.ndarray((n,), dtype=order + "u4", buffer=buf, strides=(1,))
+        self.i32 = np.ndarray((n,), dtype=order + "i4", buffer=buf, strides=(1,))
+
+    def _hdr(self, pos):
+        """(fracs, caplens, wirelens) at header positions pos (all with a full header)."""
+        u32 = self.u32
+        return u32[pos + 4], u32[pos + 8], u32[pos + 12]
+
+    def guess(self, starts, window=GUESS_WINDOW):
+        """For each guessed lane start, the first plausible record position at or after it
+        within `window` bytes, or -1."""
+        np = self.np
+        out = np.full(len(starts), -1, dtype=np.int64)
+        if not len(starts):
+            return out
+        first = int(starts[0])
+        lanes = len(starts)
+        while lanes and int(starts[lanes - 1]) + window + 16 > self.end:
+            lanes -= 1
+        if not lanes:
+            return out
+        step = np.diff(starts[:lanes])
+        if lanes > 1 and (step == step[0]).all():
+            from numpy.lib.stride_tricks import as_strided
+            step = int(step[0])
+            def view(off):
+                return as_strided(self.u32[first + off:], (lanes, window), (step, 1))
+            caps = view(8)
+            ok = caps <= self.snap
+            ok &= view(4) < self.fracmax
+            ok &= view(12) >= caps
+            lane, col = np.nonzero(ok)
+            cand = starts[lane] + col
+        else:
+            cand = (starts[:lanes, None] + np.arange(window, dtype=np.int64)[None, :]).ravel()
+            cand = cand[self.u32[cand + 8] <= self.snap]
+        frac, cap, wire = self._hdr(cand)
+        ok = (frac < self.fracmax) & (wire >= cap) & (wire > 0)
+        cand, cap = cand[ok], cap[ok]
+        nxt = cand + self.hdrsize + cap.astype(np.int64)
+        inside = nxt + 16 <= self.end
+        cand, nxt = cand[inside], nxt[inside]
+        frac, cap, wire = self._hdr(nxt)
+        ok = (frac < self.fracmax) & (wire >= cap) & (cap <= self.snap)
+        cand, nxt = cand[ok], nxt[ok]
+        sec0, sec1 = self.i32[cand], self.i32[nxt]
+        ref = self.ref_sec
+        good = cand[(sec1 >= sec0) & (sec1 - sec0 <= 86400) & (np.abs(sec0 - ref) <= SEC_SPAN)]
+        lane = np.searchsorted(starts, good, side="right") - 1
+        ids, at = np.unique(lane, return_index=True)   # first plausible position per lane
+        out[ids] = good[at]
+        return out
+
+    def lanes(self, starts, limits):
+        """Walk every lane from starts[j] until it reaches limits[j]; returns (positions
+        matrix, step x lane, -1 where a lane had ended; caplens alike; ends)."""
+        np = self.np
+        cur = starts.copy()
+        u32 = self.u32
+        top = len(u32) - 1
+        hdrsize = self.hdrsize
+        mats, caps = [], []
+        active = cur < limits
+        while active.any():
+            cap = u32[np.minimum(cur + 8, top)].astype(np.int64)
+            mats.append(np.where(active, cur, -1))
+            caps.append(cap)
+            cur = np.where(active, cur + hdrsize + cap, cur)
+            active = cur < limits
+        if not mats:
+            empty = np.empty((0, len(cur)), dtype=np.int64)
+            return empty, empty, cur
+        return np.stack(mats), np.stack(caps), cur
+
+    def serial(self, pos, limit):
+        """Walk one record at a time from pos to limit; (positions, end, stopped)."""
+        out = []
+        u32 = self.u32
+        hdrsize, end, maxcap = self.hdrsize, self.end, self.maxcap
+        while pos < limit:
+            if pos + hdrsize > end:
+                return out, pos, True
+            cap = int(u32[pos + 8])
+            nxt = pos + hdrsize + cap
+            if nxt > end or cap > maxcap:
+                return out, pos, True
+            out.append(pos)
+            pos = nxt
+        return out, pos, False
+
+    def index(self, start, stop):
+        """Record positions from the true position `start` until one at or past `stop` (or a
+        stop); returns (positions int64 array, end, stopped)."""
+        np = self.np
+        stop = min(stop, self.end)
+        self.ref_sec = int(self.i32[start]) if start + 16 <= self.end else 0
+        nlanes = max(1, (stop - start) // LANE_BYTES)
+        guesses = start + np.arange(nlanes, dtype=np.int64) * LANE_BYTES
+        if nlanes > 1:
+            picked = self.guess(guesses[1:])
+            picked = picked[(picked >= 0) & (picked < stop)]
+            starts = np.concatenate(([start], picked))
+            starts = np.unique(starts)
+        else:
+            starts = np.array([start], dtype=np.int64)
+        limits = np.append(starts[1:], stop)
+        mat, caps, ends = self.lanes(starts, limits)
+        # a record whose header or data runs past the end, or too long: its lane stops there
+        valid = mat >= 0
+        bad = valid & ((mat + self.hdrsize > self.end) | (mat + self.hdrsize + caps > self.end)
+                       | (caps > self.maxcap))
+        stopped = bad.any(axis=0)
+        if stopped.any():
+            first_bad = np.argmax(bad, axis=0)
+            rows = np.arange(len(mat))[:, None]
+            cut = stopped[None, :] & (rows >= first_bad[None, :])
+            ends = np.where(stopped, mat[first_bad, np.arange(mat.shape[1])], ends)
+            mat = np.where(cut, -1, mat)
+            valid = mat >= 0
+        counts = valid.sum(axis=0)
+        if (ends[:-1] == starts[1:]).all() and not stopped[:-1].any():
+            flat = mat.T.ravel()
+            return flat[flat >= 0], int(ends[-1]), bool(stopped[-1])
+        # stitch lane by lane
+        parts = []
+        cur = start
+        nl = len(starts)
+        j = 0
+        while j < nl:
+            if cur >= limits[j]:
+                j += 1
+                continue
+            s = int(starts[j])
+            col = mat[:counts[j], j]
+            if cur == s:
+                parts.append(col)
+                cur = int(ends[j])
+                if stopped[j]:
+                    return self._join(parts), cur, True
+                j += 1
+                continue
+            hit = np.searchsorted(col, cur) if cur > s else len(col)
+            if hit < len(col) and col[hit] == cur:
+                parts.append(col[hit:])
+                cur = int(ends[j])
+                if stopped[j]:
+                    return self._join(parts), cur, True
+                j += 1
+                continue
+            # no lane shares this position: one record at a time up to the next lane start
+            # (or past it)
+            nxt_limit = int(limits[j]) if cur >= s else s
+            pos_list, cur, stop_here = self.serial(cur, max(nxt_limit, cur + 1))
+            parts.append(np.array(pos_list, dtype=np.int64))
+            if stop_here:
+                return self._join(parts), cur, True
+        return self._join(parts), cur, False
+
+    def _join(self, parts):
+        np = self.np
+        parts = [p for p in parts if len(p)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
+def _pcap_batches(self, max_packets=65536):
+    """PcapSource.batches: records indexed in place (see _Walk)."""
+    import numpy as np
+    from . import Batch
+    if self._started:
+        raise ValueError("a capture file can be iterated only once")
+    if self._order != NOT_SWAPPED or needs_post_process(self.linktype, self.byteorder):
+        yield from Source.batches(self, max_packets)
+        return
+    self._started = True
+    inp = self._in
+    hdrsize = self._hdrsize
+    snap = self.snaplen
+    lt = self.linktype
+    maxcap = max_snaplen_for_dlt(lt)
+    nano = self.precision == "nano"
+    fracmax = 1_000_000_000 if nano else 1_000_000
+    scale = 1 if nano else 1000
+    order = self.byteorder
+    pos = self._start
+    while True:
+        buf, end = inp.buf, inp.end
+        walk = _Walk(buf, end, order, hdrsize, snap, maxcap, fracmax)
+        while pos < end:
+            recs, pos, stopped = walk.index(pos, pos + CHUNK_BYTES)
+            for lo in range(0, len(recs), max_packets):
+                rec = recs[lo:lo + max_packets]
+                sec = walk.i32[rec].astype(np.int64)
+                frac = walk.u32[rec + 4].astype(np.int64)
+                filecap = walk.u32[rec + 8].astype(np.int64)
+                wirelen = walk.u32[rec + 12].astype(np.int64)
+                caplen = np.minimum(filecap, snap)
+                ts = sec * 1_000_000_000 + frac * scale
+                same = hdrsize == 16 and bool((caplen == filecap).all())
+                yield Batch(walk.bytes, rec + hdrsize, caplen, wirelen, ts, lt, 0,
+                            rec if same else None, order, self.precision)
+            if stopped:
+                break
+        del walk
+        if inp.eof or pos >= inp.end and inp.eof:
+            break
+        need = hdrsize
+        if inp.end - pos >= hdrsize:
+            cap = struct.unpack_from(order + "I", inp.buf, pos + 8)[0]
+            if cap > maxcap:
+                break
+            need = hdrsize + cap
+        pos = inp.refill(pos, need)
+    if pos < inp.end:
+        # a damaged or cut record: the careful path names it (after everything before it)
+        for pkt in self._records_from(pos):  # pragma: no cover - it raises
+            yield Batch.from_packets([pkt])
+
+
+PcapSource.batches = _pcap_batches
