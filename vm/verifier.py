@@ -1025,6 +1025,8 @@ class _Verifier:
                         return False
                     if not need_r >> i & 1:
                         continue
+                    if o.id and (not c.id or not self._ids(idmap, ("s", o.id), ("s", c.id))):
+                        return False
                     ov, cv = o.val, c.val
                     if ov is cv:
                         continue
@@ -1054,6 +1056,8 @@ class _Verifier:
         if o.type != c.type:
             return False
         if o.type == SCALAR:
+            if o.id and (not c.id or not self._ids(idmap, ("s", o.id), ("s", c.id))):
+                return False
             if exact:
                 return o.val.key() == c.val.key()
             return c.val.within(o.val)
@@ -1182,6 +1186,12 @@ class _Verifier:
                 self._set(st, d, _scalar(r))
                 return
             if is64:
+                if src.type == SCALAR and not src.val.const and d != s:
+                    # linked copies: a later comparison of one refines the other (the kernel's
+                    # scalar ids)
+                    if not src.id:
+                        src = src.replace(id=self.new_id())
+                        self._set(st, s, src)
                 self._set(st, d, src)
             elif src.is_ptr:
                 if self.unpriv:
@@ -1246,6 +1256,8 @@ class _Verifier:
                                     "null-check it first")
         if ptr.type in (CONST_PTR_TO_MAP, PTR_TO_PACKET_END):
             raise VerifierError(pc, f"R{d} pointer arithmetic on {ptr.type} prohibited")
+        if op == 0x10 and ptr.type == PTR_TO_STACK:
+            raise VerifierError(pc, f"R{d} subtraction from stack pointer prohibited")
         if k.const:
             delta = _s64(k.tv)
             new_off = ptr.off + delta if op == 0x00 else ptr.off - delta
@@ -1300,7 +1312,9 @@ class _Verifier:
         regs = st.cur.regs
         for r in range(1, 6):
             regs[r] = _NOT_INIT
-        regs[0] = _scalar(_bounded(0, (1 << (8 * size)) - 1))
+        # Runtime values fit the load size, but the kernel's verifier leaves r0 unbounded after
+        # LD_ABS/LD_IND; doing the same keeps every program we accept loadable in the kernel.
+        regs[0] = _scalar(UNKNOWN)
 
     def _ldx(self, pc, st, insn):
         base = self._read(pc, st, insn.src)
@@ -1316,6 +1330,12 @@ class _Verifier:
             raise VerifierError(pc, f"R{insn.src} leaks addr into mem")
         if base.type not in (PTR_TO_STACK, PTR_TO_MAP_VALUE, PTR_TO_MEM):
             raise VerifierError(pc, f"atomic operation on {base.type} (R{insn.dst}) prohibited")
+        if base.type == PTR_TO_STACK:
+            off = base.off + insn.off
+            for (so, ss), r in st.frames[base.frame].spills.items():
+                if so < off + size and off < so + ss and r.is_ptr:
+                    raise VerifierError(pc, f"atomic operation on a spilled pointer at stack "
+                                            f"off {so} prohibited")
         if insn.imm == 0xF1:
             r0 = self._read(pc, st, 0)
             if r0.is_ptr:
@@ -1437,13 +1457,18 @@ class _Verifier:
         for key in [k for k in frame.spills if k[0] < off + size and off < k[0] + k[1]]:
             del frame.spills[key]
         if value is not None and value.is_ptr:
+            if value.type == PTR_TO_STACK and value.frame > base.frame:
+                raise VerifierError(pc, "cannot spill pointers to stack into stack frame of "
+                                        "the caller")
             if size != 8:
                 raise VerifierError(pc, f"invalid size of register spill: pointer stored with "
                                         f"size {size}")
             frame.spills[(off, 8)] = value
         elif value is not None and value.type == SCALAR and size in (4, 8):
-            v = value.val if size == 8 else _trunc32(value.val)
-            frame.spills[(off, size)] = _scalar(v)
+            if size == 8 or value.val.umax <= M32:
+                frame.spills[(off, size)] = value            # keeps a linked copy linked
+            else:
+                frame.spills[(off, size)] = _scalar(_trunc32(value.val))
         for i in range(lo, lo + size):
             frame.stack[i] = 1
         return None
@@ -1528,9 +1553,30 @@ class _Verifier:
         if refined is None:
             return None
         a, b = refined
-        st.cur.regs[d] = _scalar(a)
-        if use_reg:
-            st.cur.regs[s] = _scalar(b)
+        regs = st.cur.regs
+        linked = {}
+        for r, v in ((d, a), (s, b)) if use_reg else ((d, a),):
+            old = regs[r]
+            regs[r] = Reg(SCALAR, v, id=old.id)
+            if old.id:
+                linked[old.id] = v
+        if linked:
+            copies = 0
+            for depth, f in enumerate(st.frames):
+                top = depth == len(st.frames) - 1
+                for i, r in enumerate(f.regs):
+                    if r.type == SCALAR and r.id in linked:
+                        f.regs[i] = Reg(SCALAR, linked[r.id], id=r.id)
+                        copies += not (top and i in (d, s))
+                for k, r in list(f.spills.items()):
+                    if r.type == SCALAR and r.id in linked:
+                        v = linked[r.id]
+                        f.spills[k] = Reg(SCALAR, v if k[1] == 8 else _trunc32(v), id=r.id)
+                        copies += 1
+            if copies:
+                # the refinement reached other copies: the compared registers (and through
+                # the id check, their links) must match exactly wherever this path is reused
+                self._mark_precise(*((d, s) if use_reg else (d,)))
         return st
 
     def _ptr_branch(self, op, d, s, dst, src, use_reg, st):
