@@ -24,6 +24,7 @@ from vm.ebpf import Insn, Program
 KERNEL_OK, KERNEL_WHY = kernel.available()
 
 ARRAY, HASH, RINGBUF = 2, 1, 27             # BPF_MAP_TYPE_*
+_MAP_SPECS = {"array": (ARRAY, 4, 16, 4), "hash": (HASH, 4, 16, 8), "ringbuf": (RINGBUF, 0, 0, 4096)}
 
 
 class _FakeMap:
@@ -40,9 +41,8 @@ class _FakeMap:
 def maps():
     """{name: map}: kernel maps when bpf(2) works (so the kernel can load the same program),
     otherwise stand-ins with the same shape."""
-    specs = {"array": (ARRAY, 4, 8, 4), "hash": (HASH, 4, 16, 64), "ringbuf": (RINGBUF, 0, 0, 4096)}
     made = {}
-    for name, spec in specs.items():
+    for name, spec in _MAP_SPECS.items():
         if KERNEL_OK:
             made[name] = kernel.KernelMap(*spec)
         else:
@@ -160,8 +160,12 @@ CASES = [
     ("jset-refines", "ldxw %r0, [%r1]\njset %r0, 1, +1\nmov %r0, 0\nexit", None, True),
     ("signed-compare", "ldxw %r0, [%r1]\njsgt %r0, -1, +1\nmov %r0, 1\nexit", None, True),
     ("map-lookup-null-checked", _lookup("ldxdw %r0, [%r0]\nexit"), None, True),
-    ("map-update", "stw [%r10-4], 1\nstdw [%r10-16], 7\nmov %r2, %r10\nadd %r2, -4\nmov %r3, %r10\n"
-                   "add %r3, -16\nmov %r4, 0\nlddw %r1, map_fd({array})\ncall 2\nexit", None, True),
+    ("map-update", "stw [%r10-4], 1\nstdw [%r10-16], 7\nstdw [%r10-24], 8\nmov %r2, %r10\n"
+                   "add %r2, -4\nmov %r3, %r10\nadd %r3, -24\nmov %r4, 0\nlddw %r1, map_fd({array})\n"
+                   "call 2\nexit", None, True),
+    ("map-update-value-uninit", "stw [%r10-4], 1\nstdw [%r10-16], 7\nmov %r2, %r10\nadd %r2, -4\n"
+                                "mov %r3, %r10\nadd %r3, -16\nmov %r4, 0\nlddw %r1, map_fd({array})\n"
+                                "call 2\nexit", r"^pc 9: invalid indirect read from stack", False),
     ("map-delete-hash", "stw [%r10-4], 1\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd({hash})\n"
                         "call 3\nexit", None, True),
     ("map-value-bounded-index", _lookup("ldxw %r1, [%r6+0]\nand %r1, 7\nadd %r0, %r1\n"
@@ -216,7 +220,7 @@ CASES = [
     ("map-no-null-check", "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_fd({hash})\n"
                           "call 1\nldxw %r0, [%r0]\nexit",
      r"^pc 6: R0 invalid mem access 'map_value_or_null'", True),
-    ("map-value-out-of-bounds", _lookup("ldxw %r0, [%r0+8]\nexit"),
+    ("map-value-out-of-bounds", _lookup("ldxw %r0, [%r0+16]\nexit"),
      r"^pc 7: invalid access to map value", True),
     ("map-value-negative", _lookup("ldxw %r0, [%r0-4]\nexit"), r"^pc 7: .*negative", True),
     ("map-value-unbounded-index", _lookup("ldxw %r1, [%r6+0]\nadd %r0, %r1\nldxb %r0, [%r0]\nexit")
@@ -541,3 +545,78 @@ def test_big_translated_filters_need_few_processed_instructions():
             rows = libpcap_compile(expr, "EN10MB", optimize=optimize)
             prog = translate.to_ebpf(cbpf.Program.from_tuples(rows))
             assert verifier.stats(prog)["processed"] < 40 * len(prog) + 8000
+
+
+# --- random map / ring-buffer programs: bounds and null checks ----------------------------
+
+
+def random_map_program(rnd: random.Random, fds) -> Program:
+    """A map lookup or ring-buffer reservation (null check usually present), then loads and
+    stores through the result at constant or masked / checked variable offsets."""
+    kind = rnd.choice(list(_MAP_SPECS))
+    head = [Insn(0xBF, 6, 1), Insn(0x61, 7, 1, 0, 0), Insn(0xB7, 8), Insn(0xB7, 9)]
+    if kind == "ringbuf":
+        head += [Insn(0x18, 1, 1, 0, fds[kind]), Insn(0), Insn(0xB7, 2, 0, 0, rnd.choice([8, 16, 24])),
+                 Insn(0xB7, 3), Insn(0x85, 0, 0, 0, 131)]
+    else:
+        head += [Insn(0x62, 10, 0, -4, rnd.choice([0, 1, 3, 7])), Insn(0xBF, 2, 10),
+                 Insn(0x07, 2, 0, 0, -4), Insn(0x18, 1, 1, 0, fds[kind]), Insn(0), Insn(0x85, 0, 0, 0, 1)]
+    seq = [("null",)] if rnd.random() < 0.85 else []
+    for _ in range(rnd.randrange(1, 5)):
+        k = rnd.random()
+        if k < 0.4:
+            seq.append(Insn(rnd.choice([0x61, 0x69, 0x71, 0x79]), 8, 0,
+                            rnd.choice([0, 1, 2, 4, 6, 7, 8, 12, 14, 15, 16, 20, -1])))
+        elif k < 0.6:
+            seq.append(Insn(rnd.choice([0x62, 0x6A, 0x72, 0x7A]), 0, 0, rnd.choice([0, 2, 4, 8, 12, 15, 16]), 5))
+        elif k < 0.8:
+            seq.append(Insn(0xBF, 9, 7))
+            if rnd.random() < 0.7:
+                seq.append(Insn(0x57, 9, 0, 0, rnd.choice([3, 7, 15, 31])))
+            if rnd.random() < 0.3:
+                seq.append(("jgt9", rnd.choice([3, 7, 8, 15])))
+            seq += [Insn(0xBF, 5, 0), Insn(0x0F, 5, 9), Insn(0x71, 8, 5, rnd.choice([0, 1, 4]))]
+        else:
+            seq.append(Insn(0xDB, 0, 8, rnd.choice([0, 8, 16])) if rnd.random() < 0.5 else Insn(0xB7, 8, 0, 0, 1))
+    if kind == "ringbuf" and rnd.random() < 0.9:
+        seq += [Insn(0xBF, 1, 0), Insn(0xB7, 2), Insn(0x85, 0, 0, 0, rnd.choice([132, 133]))]
+    seq += [Insn(0xB7, 0, 0, 0, 1), Insn(0x95)]
+    out = list(head)
+    for i, item in enumerate(seq):
+        if isinstance(item, tuple):            # forward jump to the "return 0" tail
+            insn = Insn(0x15, 0, 0, len(seq) - i - 1) if item[0] == "null" else \
+                Insn(0x25, 9, 0, len(seq) - i - 1, item[1])
+            out.append(insn)
+        else:
+            out.append(item)
+    return Program(out + [Insn(0xB7, 0), Insn(0x95)])
+
+
+def _map_soundness(seed, kmaps, vmmaps):
+    rnd = random.Random(seed)
+    prog = random_map_program(rnd, {k: m.fd for k, m in kmaps.items()})
+    if _ours(prog, kmaps) is not None:
+        return False
+    for n in (0, 20, 60):
+        interp.run(prog, bytes(n), maps=vmmaps)      # accepted: no memory fault
+    if KERNEL_OK:
+        refusal = _kernel_refusal(prog)
+        assert refusal is None, f"we accept, the kernel refuses ({refusal}):\n{prog.format()}"
+    return True
+
+
+@pytest.fixture(scope="module")
+def vm_maps(maps):
+    from vm import maps as vmaps
+    return {m.fd: vmaps.create_map(*_MAP_SPECS[name]) for name, m in maps.items()}
+
+
+def test_random_map_programs_are_safe(maps, vm_maps):
+    accepted = sum(_map_soundness(seed, maps, vm_maps) for seed in range(150))
+    assert accepted >= 20
+
+
+@pytest.mark.exhaustive
+def test_random_map_programs_are_safe_exhaustive(maps, vm_maps):
+    accepted = sum(_map_soundness(seed, maps, vm_maps) for seed in range(5000))
+    assert accepted >= 1000
