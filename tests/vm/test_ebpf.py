@@ -289,7 +289,7 @@ raw_insns = st.builds(Insn, st.integers(0, 255), st.integers(0, 15), st.integers
 any_programs = st.lists(raw_insns, max_size=30).map(Program)
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(legal_programs)
 def test_round_trips_legal(program):
     assert Program.decode(program.encode()) == program
@@ -299,7 +299,7 @@ def test_round_trips_legal(program):
     assert assemble(disassemble(program, labels=True)) == program
 
 
-@settings(max_examples=400)
+@settings(max_examples=150, deadline=None)
 @given(any_programs)
 def test_round_trips_anything(program):
     assert Program.decode(program.encode()) == program
@@ -307,7 +307,7 @@ def test_round_trips_anything(program):
     assert assemble(disassemble(program, labels=True)) == program
 
 
-@settings(max_examples=300)
+@settings(max_examples=150, deadline=None)
 @given(st.binary(max_size=64))
 def test_decode_any_bytes(raw):
     if len(raw) % 8:

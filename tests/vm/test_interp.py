@@ -516,7 +516,7 @@ hostile = st.lists(st.one_of(legal_insn(), st.builds(lambda b: [Insn.decode(b)],
                    min_size=1, max_size=25).map(lambda chunks: Program([i for c in chunks for i in c]))
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile, st.binary(max_size=40))
 def test_hostile_programs_raise_only_vmerror(program, packet):
     for runner in (lambda: interp.run(program, packet, budget=2000, maps=[FakeRing()]),
