@@ -722,8 +722,8 @@ class Loaded:
             budget: int = 1_000_000, skb: SkBuff | None = None, trace: list | None = None,
             rng=None, clock=monotonic_ns) -> int:
         """Run as a socket filter: r1 = ``struct __sk_buff``; returns r0 as unsigned 32-bit."""
-        if type(packet) is not bytes:
-            packet = bytes(packet)
+        if type(packet) not in (bytes, bytearray, memoryview):
+            packet = bytes(packet)            # (packets are only read: views need no copy)
         wire = len(packet) if wirelen is None else wirelen
         state = State(self, packet, maps, _helper_table(helpers), trace, rng, clock)
         skb = skb or _DEFAULT_SKB

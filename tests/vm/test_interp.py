@@ -600,3 +600,13 @@ def test_direct_map_value_matches_the_kernel():
                            f"stw [%r1+4], 0x5a\nldxb %r2, [%r1-4]\nlsh %r2, 24\nor %r0, %r2\nexit")
         assert ours(program, b"", maps={k_array.fd: our_array}) == kernel_result(program, b"")
         assert bytes(our_array.lookup(bytes(4))) == k_array.lookup(bytes(4))
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview, list], ids=lambda k: k.__name__)
+def test_packet_buffer_types(kind):
+    program = assemble("mov %r6, %r1\nldabsw 0\nmov %r7, %r0\nmov %r8, 1\nldindh %r8, 3\nlsh %r7, 16\n"
+                       "xor %r0, %r7\nmov %r9, %r0\nmov %r2, 0\nmov %r3, %r10\nadd %r3, -4\nmov %r4, 4\n"
+                       "mov %r1, %r6\ncall 26\nldxw %r0, [%r10-4]\nadd %r0, %r9\nexit")
+    data = bytes(range(1, 9))
+    assert interp.run(program, kind(data)) == interp.run(program, data)
+    assert interp.run(program, data) == ((0x01020304 << 16) ^ 0x0506 ^ 0) + 0x04030201 & 0xFFFFFFFF
