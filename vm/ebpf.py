@@ -189,6 +189,16 @@ class Program:
         return cls(Insn.decode(raw[o:o + 8]) for o in range(0, len(raw), 8))
 
 
+def encode(program: Program) -> bytes:
+    """The program as bytes, 8 per instruction slot (little-endian, as the kernel takes it)."""
+    return program.encode()
+
+
+def decode(raw: bytes) -> Program:
+    """The Program of ``raw`` (lossless: any 8-byte slots decode; see :func:`validate`)."""
+    return Program.decode(raw)
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors
 

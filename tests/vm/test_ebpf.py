@@ -293,6 +293,7 @@ any_programs = st.lists(raw_insns, max_size=30).map(Program)
 @given(legal_programs)
 def test_round_trips_legal(program):
     assert Program.decode(program.encode()) == program
+    assert ebpf.decode(ebpf.encode(program)) == program
     text = disassemble(program)
     assert ".raw" not in text
     assert assemble(text) == program
