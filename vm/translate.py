@@ -10,13 +10,25 @@ temporary, M[k] lives on the stack at r10 - (16 - k) * 4.  r8 counts iterations 
 jumps (libpcap's protochain loop) so that the loop is bounded: after ``LOOP_LIMIT`` backward
 jumps the program returns 0.
 
+``translate(prog)`` returns a :class:`Translation` (the program plus the cBPF <-> eBPF pc
+mapping, for error messages); ``to_ebpf(prog)`` returns just the program.  Bad classic
+programs raise :class:`TranslateError` naming the cBPF pc.
+
 Differences from the kernel's in-kernel conversion, all forced by loading through bpf(2):
+- A and X are zeroed with ``mov 0`` rather than ``xor`` (the eBPF verifier refuses reading an
+  uninitialized register, even to xor it with itself);
 - instructions unreachable from pc 0 are dropped (the eBPF verifier refuses dead code);
 - scratch words that some path may read before writing are zeroed in the prologue (the kernel
   refuses such classic programs; libpcap's interpreter reads them as 0);
 - LD_ABS/LD_IND stay as legacy eBPF packet loads instead of direct skb->data accesses;
 - SKF_AD_* loads map to ``struct __sk_buff`` fields or helpers; those with no socket-filter
-  equivalent (hatype, pay_offset, nlattr, nlattr_nest) raise ``TranslateError``.
+  equivalent (hatype, pay_offset, nlattr, nlattr_nest) raise ``TranslateError``;
+- backward jumps (only ``ja`` can go backward) get the r8 loop counter described above.
+
+Runtime semantics are the kernel's, which differ from libpcap's bpf_filter in corners libpcap's
+own compiler never reaches: LD_IND computes X + k modulo 2**32 (libpcap refuses the overflow
+and returns 0), and negative offsets in the SKF_NET_OFF / SKF_LL_OFF ranges address the
+network / link-layer header.
 """
 from __future__ import annotations
 

@@ -1,42 +1,61 @@
 """Static eBPF verifier, modelled on the Linux kernel's (kernel/bpf/verifier.c).
 
 ``verify(eprog, prog_type="socket_filter")`` returns None or raises :class:`VerifierError`,
-whose message names the pc and the rule (``pc 3: R2 !read_ok``, ``back-edge at pc 9: ...``).
+whose message names the pc and the rule (``pc 3: R2 !read_ok``, ``back-edge at pc 9: ...``);
+``.pc`` and ``.rule`` carry the two parts.
 
 Two passes, like the kernel's:
 
 1. Structure: every instruction is legal (``vm.ebpf``'s legality table plus the semantic
    field rules: shift counts, division by a constant 0, writes to r10), lddw pairs are whole,
    jump and call targets are in range and never the second slot of an lddw, no instruction
-   falls off the end, none is unreachable.  With ``unprivileged=True`` any back-edge is refused
-   here ("back-edge at pc N") and the program may not exceed 4096 instructions.
+   falls off the end, none is unreachable, and every instruction has a path to an exit (else
+   "back-edge at pc N: loop from which no path reaches exit").  With ``unprivileged=True`` any
+   back-edge is refused here and the program may not exceed 4096 instructions.
 2. Abstract interpretation of every path (depth first) with kernel-style register types:
-   scalars carry unsigned and signed 64-bit bounds plus a tristate number (known bits);
-   pointers are ptr_to_ctx, ptr_to_stack, ptr_to_packet / ptr_to_packet_end, const_ptr_to_map,
+   scalars carry unsigned and signed 64-bit bounds plus a tristate number (known bits), and
+   copies made by ``mov`` stay linked so that a comparison refines both; pointers are
+   ptr_to_ctx, ptr_to_stack, ptr_to_packet / ptr_to_packet_end, const_ptr_to_map,
    map_value(_or_null) and mem(_or_null) (ring-buffer records).  Every memory access is proven
-   in bounds (stack within 512 bytes, aligned to its size, never reading uninitialized bytes;
-   ctx only at valid fields of the program type's context; packet within the range proven by a
-   comparison against data_end; map values and ring-buffer records within their size); helper
-   arguments are checked against the helper's prototype; *_or_null pointers must be null-checked;
-   ring-buffer reservations must be submitted or discarded before exit.  Loops are explored
-   iteration by iteration: a loop whose state repeats exactly is refused as infinite, one that
-   does not finish within the instruction budget is refused as "back-edge at pc N".
+   in bounds: stack within 512 bytes, aligned to its size, never reading uninitialized bytes;
+   ctx only at the valid fields of the program type's context; packet within the range proven
+   by a comparison against data_end; map values and ring-buffer records within their size.
+   Helper arguments are checked against the helper's prototype (the helpers vm.helpers
+   offers), *_or_null pointers must be null-checked, ring-buffer reservations must be
+   submitted or discarded before exit.  Loops are explored iteration by iteration: a loop head
+   reached again in the same state is an infinite loop, a loop that does not finish within the
+   instruction budget is refused as "back-edge at pc N".
 
-State pruning: at jump targets a path whose state is contained in an already fully explored
-state at the same pc stops there.  Containment only looks at registers and stack bytes that
-are live at that pc (a static liveness pass), which keeps big filter programs fast.
+State pruning (what keeps big filter programs fast): at jump targets a path stops when a fully
+explored state at the same pc contains it.  Containment looks only at live registers and live
+stack bytes (a static liveness pass) and compares scalar ranges only where they were *precise*
+-- where a value decided a branch, became a pointer offset or a helper's size argument --
+tracked per checkpoint by backtracking through the path's instructions like the kernel's
+mark_chain_precision.  Other live scalars only have to be scalars.  With subprograms or stack
+pointers held outside r10 every live scalar counts as precise.
 
-Limits (documented choices): at most 1,000,000 instructions per program (4096 unprivileged)
-and 1,000,000 processed instructions per verification (the kernel's BPF_COMPLEXITY_LIMIT_INSNS);
-call depth 8; 512 bytes of stack per frame.
+Limits (documented choices): at most 1,000,000 instructions per program (4096 unprivileged);
+1,000,000 processed instructions per verification (the kernel's BPF_COMPLEXITY_LIMIT_INSNS,
+``complexity_limit=`` to change it); call depth 8; 512 bytes of stack per frame (the combined
+depth of a call chain is not checked); at most 64 remembered states per pc.
+
+Stricter than the kernel lets root be, on purpose: reading uninitialized stack bytes (also
+through helper arguments) is refused; pointers never turn into scalars (no pointer stored into
+ctx, map values or packets, none returned by the program, no 32-bit copies of pointers); every
+instruction must be legal even on paths that are never taken.  More precise than the kernel:
+division, modulo and shifts by a register are folded when both operands are known (shift counts
+masked, as the interpreters run them), where the kernel's verifier forgets the value, so a
+branch the kernel must explore may be dead here.  LD_ABS/LD_IND results are left unbounded as
+the kernel leaves them.
 
 Program types: "socket_filter" (context ``struct __sk_buff`` with the socket-filter access
 rules: no direct packet access, cb[] writable, legacy LD_ABS/LD_IND allowed) and "xdp"
 (``struct xdp_md``: direct packet access through data/data_end).
 
 Maps: ``verify(..., maps={fd: m})`` where ``m`` has ``map_type`` ("array", "hash",
-"lru_hash", "ringbuf" or the kernel's number), ``key_size``, ``value_size`` and
-``max_entries`` attributes (or dict keys); ``lddw rX, map_fd(fd)`` refers to them.
+"lru_hash", "ringbuf", a ``vm.maps.MapType`` or the kernel's number), ``key_size``,
+``value_size`` and ``max_entries`` attributes (or dict keys); ``lddw rX, map_fd(fd)`` refers
+to them.  ``vm.maps`` maps and ``vm.kernel.KernelMap`` objects work as they are.
 """
 from __future__ import annotations
 
@@ -712,8 +731,10 @@ def _check_target(pc, t, n, second, what):
 # Liveness (static, backward): registers and stack bytes that may be read before written
 
 def _liveness(insns, succ, second, entries):
+    """(live registers per pc, live r10-relative stack bytes per pc, escapes): escapes is True
+    when the stack is reachable other than through r10 with a constant offset (a stack pointer
+    in another register, subprograms), and then every stack byte counts as live."""
     n = len(insns)
-    all_regs = (1 << 11) - 1
     escapes = len(entries) > 1
     uses, defs, suse, sdef = [0] * n, [0] * n, [0] * n, [0] * n
     full_stack = (1 << STACK_SIZE) - 1
@@ -814,78 +835,7 @@ def _liveness(insns, succ, second, entries):
                     work.append(p)
     if escapes:
         live_s = [full_stack] * n
-        return live_r, live_s, live_r, live_s
-
-    # Precision: registers / stack bytes whose exact value may reach a sink (a conditional
-    # jump operand, a 64-bit add/sub that may be pointer arithmetic, a helper argument)
-    # before being overwritten.  Other live scalars only need to be scalars for two states to
-    # be equivalent, which is what lets loops over unknown packet data be pruned.
-    need_r = [0] * n
-    need_s = [0] * n
-
-    def need_in(pc, o_r, o_s):
-        insn = insns[pc]
-        cls, op, d, s = insn.opcode & 7, insn.opcode & 0xF0, insn.dst, insn.src
-        reg_src = bool(insn.opcode & 0x08)
-        size = {0x00: 4, 0x08: 2, 0x10: 1, 0x18: 8}[insn.opcode & 0x18]
-        if cls in (_ALU, _ALU64):
-            if op == 0xD0 or op == 0x80:
-                return o_r, o_s
-            r = o_r & ~(1 << d)
-            sink = cls == _ALU64 and op in (0x00, 0x10)
-            if o_r >> d & 1 or sink:
-                if op != 0xB0:
-                    r |= 1 << d
-                if reg_src:
-                    r |= 1 << s
-            return r, o_s
-        if cls in (_JMP, _JMP32):
-            if op == 0x90:
-                return 0, 0
-            if op == 0x80:
-                h = HELPERS.get(insn.imm)
-                args = sum(1 << (i + 1) for i in range(len(h.args))) if h else 0b111110
-                return (o_r & ~0b111111) | args, o_s
-            if op == 0x00:
-                return o_r, o_s
-            return o_r | (1 << d) | ((1 << s) if reg_src else 0), o_s
-        if cls == _LD:
-            if insn.opcode == _LDDW:
-                return o_r & ~(1 << d), o_s
-            return o_r & ~0b111111, o_s
-        if cls == _LDX:
-            r = o_r & ~(1 << d)
-            if s == 10 and o_r >> d & 1:
-                return r, o_s | sbits(insn.off, size)
-            return r, o_s
-        if cls == _ST:
-            return o_r, (o_s & ~sbits(insn.off, size)) if d == 10 else o_s
-        # STX
-        if d != 10:
-            return o_r, o_s
-        bits = sbits(insn.off, size)
-        if insn.opcode & 0xE0 == 0xC0:             # atomic on the stack: everything stays
-            return o_r | (1 << s) | 1, o_s | bits
-        r = o_r | ((1 << s) if o_s & bits else 0)
-        return r, o_s & ~bits
-
-    work = [pc for pc in range(n) if pc not in second]
-    inq = set(work)
-    while work:
-        pc = work.pop()
-        inq.discard(pc)
-        out_r = out_s = 0
-        for t in succ[pc]:
-            out_r |= need_r[t]
-            out_s |= need_s[t]
-        nr, ns = need_in(pc, out_r, out_s)
-        if nr != need_r[pc] or ns != need_s[pc]:
-            need_r[pc], need_s[pc] = nr, ns
-            for p in preds[pc]:
-                if p not in inq:
-                    inq.add(p)
-                    work.append(p)
-    return live_r, live_s, need_r, need_s
+    return live_r, live_s, escapes
 
 
 # =============================================================================================
@@ -910,11 +860,11 @@ class _Verifier:
     def run(self):
         insns = self.insns
         succ, prune, back_edges, entries, second = _structure(insns, self.pt, self.unpriv)
-        self.live_r, self.live_s, self.need_r, self.need_s = _liveness(insns, succ, second, entries)
+        self.live_r, self.live_s, escapes = _liveness(insns, succ, second, entries)
         # Precision is tracked per checkpoint (as the kernel's mark_chain_precision does) when
         # values can be traced back through registers and r10-relative stack slots; with
         # subprograms or stack pointers in other registers every live scalar counts as precise.
-        self.all_precise = self.need_r is self.live_r
+        self.all_precise = escapes
         self.back_edges = back_edges
         regs = [_NOT_INIT] * 11
         regs[1] = Reg(PTR_TO_CTX, off=0, var=_VAR0)
