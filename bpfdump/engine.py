@@ -14,7 +14,7 @@ from .packet import Packet
 # ring-buffer record header: timestamp ns, wire length, interface index, link type
 RECORD = struct.Struct("<QIIH6x")
 RING_SIZE = 1 << 22
-BATCH_RING_SIZE = 1 << 24
+BATCH_RING_SIZE = 1 << 23
 HDR = 8                     # the ring's own record header (length, page offset)
 
 
@@ -142,17 +142,26 @@ class BatchRing(RecordRing):
             return
         mask = ring.mask
         first = cons & mask
-        # every 8-byte slot that could hold a record header
-        slots = first + 8 * np.arange((prod - cons) >> 3, dtype=np.int64)
-        head = self._u64[slots >> 3]
-        length = head & 0xFFFFFFFF
-        pg = head >> 32
-        cand = (pg == DATA_PAGE + ((slots & mask) >> PAGE_SHIFT)) & ((length & BUSY_BIT) == 0)
-        at = slots[cand]
-        length = (length[cand] & (DISCARD_BIT - 1)).astype(np.int64)
+        nslots = (prod - cons) >> 3
+        # every 8-byte slot that could hold a record header: its page-offset word names the
+        # slot's page, its length word is not busy
+        lens = self._u32[first >> 2:(first >> 2) + 2 * nslots:2]
+        pgs = self._u32[(first >> 2) + 1:(first >> 2) + 2 * nslots:2]
+        pages = (ring.size >> PAGE_SHIFT) + 1
+        idx = np.flatnonzero((pgs - np.uint32(DATA_PAGE)) < np.uint32(pages))
+        at = first + 8 * idx
+        idx = idx[pgs[idx] == DATA_PAGE + ((at & mask) >> PAGE_SHIFT)]
+        at = first + 8 * idx
+        length = lens[idx].astype(np.int64)
+        flags = length & (BUSY_BIT | DISCARD_BIT)
+        idx = np.flatnonzero((flags & BUSY_BIT) == 0)
+        at, length, flags = at[idx], length[idx], flags[idx]
+        length &= DISCARD_BIT - 1
         nxt = at + ((length + HDR + 7) & ~7)
         # the records are the chain from the first slot: follow it by pointer doubling
         k = len(at)
+        if not k or at[0] != first:
+            return                        # the oldest record is not committed yet
         link = np.searchsorted(at, nxt)
         link[(link >= k) | (at[np.minimum(link, k - 1)] != nxt)] = k
         link = np.append(link, k)
@@ -167,9 +176,8 @@ class BatchRing(RecordRing):
             on = grown
             link = link[link]
         on = on[:k]
-        rec = at[on]
-        keep = (head[cand][on] & DISCARD_BIT) == 0
-        rec, length = rec[keep], length[on][keep]
+        on &= (flags & DISCARD_BIT) == 0
+        rec, length = at[on], length[on]
         if len(rec):
             w = rec >> 3
             info = self._u64[w + 2]
@@ -180,7 +188,6 @@ class BatchRing(RecordRing):
                           _single(info >> 32))
             self._write(batch)
         ring._cons[0] = prod
-
 
 
 def _column(value, idx):
