@@ -13,7 +13,6 @@ validator, the disassembler, the assembler and the interpreter all read it.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum
@@ -498,9 +497,20 @@ def is_valid(program, mode: str = "kernel") -> bool:
 _M32 = 0xFFFFFFFF
 
 
-@functools.lru_cache(maxsize=512)
+_PREPARED: dict[int, tuple] = {}
+
+
 def _prepared(program: Program) -> tuple:
-    return tuple((i.code, i.jt, i.jf, i.k) for i in program.insns)
+    """The program as plain (code, jt, jf, k) tuples, cached by identity (the cache holds the
+    program, so its id cannot be reused while the entry lives)."""
+    hit = _PREPARED.get(id(program))
+    if hit is not None and hit[0] is program:
+        return hit[1]
+    rows = tuple((i.code, i.jt, i.jf, i.k) for i in program.insns)
+    if len(_PREPARED) >= 256:
+        _PREPARED.clear()
+    _PREPARED[id(program)] = (program, rows)
+    return rows
 
 
 def run(program, packet: bytes, wirelen: int | None = None) -> int:

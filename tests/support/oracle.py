@@ -247,15 +247,33 @@ def libpcap_safe(rows) -> bool:
     return True
 
 
+_RUN_CACHE: dict[int, tuple] = {}
+
+
+def _run_array(rows):
+    """The ctypes array for ``rows``, cached by identity and checked by value (cheap, in C)."""
+    hit = _RUN_CACHE.get(id(rows))
+    if hit is not None and hit[0] is rows and hit[1] == rows:
+        return hit[2]
+    norm = tuple(_rows(rows))
+    if not norm:
+        raise ValueError("empty program")
+    arr = _array(norm)
+    if len(_RUN_CACHE) >= 256:
+        _RUN_CACHE.clear()
+    snapshot = [tuple(r) for r in rows] if isinstance(rows, list) else rows
+    if isinstance(rows, (list, tuple)) and all(isinstance(r, tuple) for r in rows):
+        _RUN_CACHE[id(rows)] = (rows, type(rows)(snapshot), arr)
+    return arr
+
+
 def libpcap_run(rows, packet: bytes, wirelen: int | None = None) -> int:
     """Run ``rows`` on ``packet`` with libpcap's own bpf_filter(); buflen = len(packet)."""
-    rows = tuple(_rows(rows))
-    if not rows:
-        raise ValueError("empty program")
+    arr = _run_array(rows)
     packet = bytes(packet)
     if wirelen is None:
         wirelen = len(packet)
-    return int(_lib().bpf_filter(_array(rows), packet, wirelen & 0xFFFFFFFF, len(packet)))
+    return int(_lib().bpf_filter(arr, packet, wirelen & 0xFFFFFFFF, len(packet)))
 
 
 def libpcap_image_line(insn, pc: int = 0) -> str:
