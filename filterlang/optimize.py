@@ -47,7 +47,6 @@ MAX_PASSES = 200          # bound on improvement rounds (each round strictly shr
 MASK = 0xFFFFFFFF
 A_ATOM, X_ATOM = 0, 1     # state index of A and X; M[i] is 2 + i
 N_ATOMS = 2 + MEMWORDS
-_ALL_ATOMS = (1 << N_ATOMS) - 1
 
 JA = Class.JMP | JmpOp.JA
 RET_K = Class.RET | RetVal.K
@@ -453,11 +452,11 @@ def _meet_dicts(dicts: list[dict]) -> dict:
     return out
 
 
-def _forward(order: list[Block], vals: _Values, rewrite: bool) -> tuple[_Flow, bool]:
+def _forward(order: list[Block], vals: _Values) -> tuple[_Flow, bool]:
     """Value numbering, availability and edge facts in one topological sweep.
 
-    With ``rewrite`` the statements are simplified on the way (and tests decided on every path
-    become gotos). Returns the facts and whether anything was rewritten.
+    Statements are simplified on the way and tests decided on every path become gotos.
+    Returns the facts and whether anything was rewritten.
     """
     flow = _Flow({}, {}, {}, {}, {})
     edge_facts: dict[tuple[int, int], dict] = {}
@@ -497,20 +496,16 @@ def _forward(order: list[Block], vals: _Values, rewrite: bool) -> tuple[_Flow, b
                 continue
             if replacement != ins:
                 changed = True
-            new_stmts.append(replacement if rewrite else ins)
+            new_stmts.append(replacement)
             risky.append(risk is not None)
-        if rewrite:
-            block.stmts = new_stmts
-        else:
-            # without rewriting, keep the original list and mark all risky conservatively
-            risky = [True] * len(block.stmts)
+        block.stmts = new_stmts
         flow.risky[block.uid] = risky
         flow.exit[block.uid] = state
         flow.avail_out[block.uid] = frozenset(avail)
         if block.kind == COND:
             op = block.code & 0xF0
             a, b = state[A_ATOM], _operand(vals, block, state)
-            if rewrite and block.code & 0x08 and b in vals.const:
+            if block.code & 0x08 and b in vals.const:
                 block.code &= ~0x08
                 block.k = vals.const[b]
                 changed = True
@@ -520,13 +515,13 @@ def _forward(order: list[Block], vals: _Values, rewrite: bool) -> tuple[_Flow, b
             else:
                 edge_facts[(block.uid, block.jt.uid)] = _edge_facts(vals, facts, op, a, b, True)
                 edge_facts[(block.uid, block.jf.uid)] = _edge_facts(vals, facts, op, a, b, False)
-            if rewrite and verdict is not None:
+            if verdict is not None:
                 # the edge not taken stays in the successors' meets this sweep (harmless)
                 block.kind, block.jt, block.jf = GOTO, (block.jt if verdict else block.jf), None
                 changed = True
         elif block.kind == GOTO:
             edge_facts[(block.uid, block.jt.uid)] = facts
-        elif block.kind == RET and block.code == Class.RET | RetVal.A and rewrite:
+        elif block.kind == RET and block.code == Class.RET | RetVal.A:
             c = vals.const.get(state[A_ATOM])
             if c is not None:
                 block.code, block.k = RET_K, c
@@ -637,34 +632,28 @@ def _fold_index(vals: _Values, block: Block, entry: list[int], live_out: int) ->
 
 def _rewrite_index(vals: _Values, block: Block, i: int, c: int, ybound: int,
                    live_out: int) -> bool:
+    """Drop the ``tax`` at ``i`` and add c to the ``ld [x + k]`` reading X after it, when
+    nothing else reads that X (up to its next definition, or the block's end if X is dead)."""
     stmts = block.stmts
-    uses_x: list[int] = []
-    end = len(stmts)
+    readers: list[int] = []
     for j in range(i + 1, len(stmts)):
         ins = stmts[j]
         uses, defs = _uses_defs(ins)
         if ins.code & 0xE7 == Class.LD | Mode.IND:
             if ybound + c + ins.k > MASK:
                 return False
-            uses_x.append(j)
+            readers.append(j)
         elif uses & _bit(X_ATOM):
             return False
         if defs & _bit(X_ATOM):
-            end = j
             break
     else:
         if (live_out | _term_uses(block)) & _bit(X_ATOM):
             return False
-    if not uses_x:
+    if not readers:
         return False
-    new = list(stmts[:i])
-    for j in range(i + 1, len(stmts)):
-        ins = stmts[j]
-        if j in uses_x:
-            ins = Insn(ins.code, 0, 0, ins.k + c)
-        new.append(ins)
-    block.stmts = new
-    del end
+    block.stmts = [Insn(ins.code, 0, 0, ins.k + c) if j in readers else ins
+                   for j, ins in enumerate(stmts) if j != i]
     return True
 
 
@@ -1052,7 +1041,7 @@ def _round(root: Block, pure_loads: bool, final: bool, stats: dict | None = None
     root, changed = _simplify(root, pure_loads)
     order = _topo(root)
     vals = _Values(pure_loads, final)
-    flow, rewritten = _forward(order, vals, rewrite=True)
+    flow, rewritten = _forward(order, vals)
     step = "rewrite"
     if not rewritten:
         live_in, live_out = _liveness(order)
