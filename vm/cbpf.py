@@ -8,7 +8,8 @@ Core model (stable, used by filterlang): ``Insn(code, jt, jf, k)`` and ``Program
     run(program, packet, wirelen=None)   libpcap's bpf_filter() semantics
 
 One table, ``OPCODES``, says which opcodes exist, how they print and who accepts them; the
-validator, the disassembler, the assembler and the interpreter all read it.
+validator, the disassembler and the assembler read it. The interpreter trusts what the validator
+passed and, like libpcap's, returns 0 for anything else.
 """
 
 from __future__ import annotations
@@ -757,6 +758,7 @@ def _assemble_dd(lines) -> Program:
 def _assemble_d(lines) -> Program:
     rows = []
     for lineno, ln in lines:
+        ln = ln.split(";")[0].rstrip()  # libpcap master annotates lines with "; 0x<code>"
         m = _DUMP_LINE.match(ln)
         if not m:
             raise AssembleError(lineno, "expected '(NNN) mnemonic operand'")
