@@ -356,9 +356,9 @@ def _simulate(vals: _Values, state: list[int], ins: Insn, avail: set | frozenset
             if c is not None:
                 ins = Insn(cls | Mode.IMM, 0, 0, c)
             elif cls == Class.LDX and state[A_ATOM] == vn:
-                ins = Insn(Class.MISC | 0x00)          # tax
+                ins = Insn(Class.MISC | 0x00, 0, 0, k)     # tax (k kept, as libpcap does)
             elif cls == Class.LD and state[X_ATOM] == vn:
-                ins = Insn(Class.MISC | 0x80)          # txa
+                ins = Insn(Class.MISC | 0x80, 0, 0, k)     # txa
         elif mode == Mode.MSH:
             vn = risk = vals.of(("MSH", k))
         elif mode == Mode.ABS:
