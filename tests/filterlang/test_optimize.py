@@ -299,3 +299,29 @@ def test_long_jumps_get_a_ja(count):
     strict = ours(unopt, strict=True)
     assert all(jt <= 255 and jf <= 255 for _c, jt, jf, _k in strict)
     assert verdicts(strict, samples) == verdicts(unopt, samples)
+
+
+# --- byte-identical output ------------------------------------------------------------------
+
+SAME_AS_LIBPCAP = [
+    "tcp port 80", "host 10.0.0.1", "port 80 or port 443", "tcp and port 80 or udp and port 53",
+    "host 10.0.0.1 and host 10.0.0.2", "net 10.0.0.0/8", "icmp", "ip6 and tcp",
+    "tcp[tcpflags] & tcp-syn != 0", "vlan 100 and tcp", "mpls 5 and ip", "pppoes and ip",
+    "ether broadcast", "udp portrange 50-60", "not port 22",
+    "src net 192.168.0.0/16 and dst port 53", "ip[0] & 0xf > 5",
+    "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420", "ip multicast",
+    "ether host 00:11:22:33:44:55", "arp or rarp", "ip6 net 2001:db8::/32",
+    "icmp6 and ip6[40] = 128", "less 100", "greater 1000", "ip proto 47", "vlan and vlan",
+    "udp and not (port 53 or port 67 or port 68)",
+    "host 10.0.0.1 or host 10.0.0.2 or host 8.8.8.8", "sctp port 2905", "ether[len - 1] = 0",
+]
+
+
+@pytest.mark.parametrize("linktype", ["EN10MB", "LINUX_SLL2", "RAW"])
+@pytest.mark.parametrize("expr", SAME_AS_LIBPCAP)
+def test_same_program_as_libpcap(expr, linktype):
+    """Not required (verdicts are), but what `tcpdump -dd` prints should not change."""
+    got = case(expr, linktype)
+    if got is None or got[1] is None:
+        pytest.skip("libpcap does not compile it for this link type")
+    assert ours(got[0]) == got[1]
