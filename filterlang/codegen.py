@@ -229,6 +229,7 @@ class CodeGen:
         self.off = Offsets(layout.kind, layout.off_linktype, layout.off_linkpl, layout.off_nl,
                            layout.off_nl_nosnap)
         self.regs_used = [False] * 16
+        self.curreg = 0
         self.addr_desc = "IPv4 address"      # how host/net errors name the id being compiled
         self.span = (0, len(expr))
 
@@ -248,12 +249,18 @@ class CodeGen:
         return linearize(frag, self.snaplen)
 
     def gen(self, node) -> Frag:
-        if isinstance(node, ast.And):
-            left = self.gen(node.left)
-            return f_and(left, self.gen(node.right))
-        if isinstance(node, ast.Or):
-            left = self.gen(node.left)
-            return f_or(left, self.gen(node.right))
+        if isinstance(node, (ast.And, ast.Or)):
+            # and/or chains are left-deep: walk the spine without recursing, left to right
+            # (order matters: vlan/mpls/pppoes/geneve move the offsets of what follows)
+            spine = []
+            while isinstance(node, (ast.And, ast.Or)):
+                spine.append(node)
+                node = node.left
+            frag = self.gen(node)
+            for op in reversed(spine):
+                right = self.gen(op.right)
+                frag = f_and(frag, right) if isinstance(op, ast.And) else f_or(frag, right)
+            return frag
         if isinstance(node, ast.Not):
             return f_not(self.gen(node.operand))
         old = self.span
@@ -952,6 +959,7 @@ class CodeGen:
     def gen_protochain(self, v: int, proto) -> Frag:
         """Walk the IPv6 extension-header / AH chain looking for protocol ``v``. libpcap emits
         a loop (a backward ``ja``); it lives inside one block's statements."""
+        reg = self.alloc_reg()      # libpcap allocates first (and leaks it on the split below)
         if proto is None:
             b0 = self.gen_protochain(v, "ip")
             return f_or(b0, self.gen_protochain(v, "ip6"))
@@ -960,7 +968,6 @@ class CodeGen:
         if self.off.linkpl_reg is not None:
             self.error("'protochain' not supported with variable length headers")
         nl = self.off.linkpl + self.off.nl
-        reg = self.alloc_reg()
         code: list = []          # entries: Insn, or (opcode, k, jt_label, jf_label) for jumps
         labels: dict[str, int] = {}
 
@@ -1239,10 +1246,15 @@ class CodeGen:
 
     # -- arithmetic -----------------------------------------------------------------------
     def alloc_reg(self) -> int:
-        for i, used in enumerate(self.regs_used):
-            if not used:
-                self.regs_used[i] = True
-                return i
+        """libpcap's allocator: round-robin from the last register handed out. (Programs can
+        read a register no path wrote - e.g. Geneve offsets after a failed Geneve test - so
+        the numbering matters for verdicts.)"""
+        for _ in range(len(self.regs_used)):
+            if self.regs_used[self.curreg]:
+                self.curreg = (self.curreg + 1) % len(self.regs_used)
+            else:
+                self.regs_used[self.curreg] = True
+                return self.curreg
         self.error("too many registers needed to evaluate expression")
 
     def free_reg(self, reg: int):
@@ -1290,6 +1302,8 @@ class CodeGen:
             self.error("data size must be 1, 2, or 4", node.size_span or node.span)
         size = SIZES[node.size]
         inst = self.arith(node.index)
+        regno = self.alloc_reg()          # libpcap takes the result register first
+        self.free_reg(inst.reg)
         proto = node.proto
         o = self.off
         checks = inst.checks
@@ -1315,8 +1329,8 @@ class CodeGen:
             stmts = self.var_index(o.linkpl + o.nl + 40, o.linkpl_reg, inst.reg, size)
         else:
             self.error(f"'{proto}' does not support the index operation", node.span)
-        stmts.append(Insn(ST, 0, 0, inst.reg))
-        return Value(inst.stmts + stmts, inst.reg, checks, inst.first)
+        stmts.append(Insn(ST, 0, 0, regno))
+        return Value(inst.stmts + stmts, regno, checks, inst.first)
 
     def gen_relation(self, node: ast.Relation) -> Frag:
         a0 = self.arith(node.left)
@@ -1334,7 +1348,7 @@ class CodeGen:
         self.free_reg(a0.reg)
         self.free_reg(a1.reg)
         if a0.checks is not None:
-            tmp = f_and(a1.checks, a0.checks) if a1.checks is not None else a0.checks
+            tmp = f_and(a0.checks, a1.checks) if a1.checks is not None else a0.checks
         else:
             tmp = a1.checks
         return f_and(tmp, b) if tmp is not None else b

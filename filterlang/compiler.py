@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
 
 from vm.cbpf import Program
 
@@ -30,8 +31,15 @@ def compile_expression(expr: str, linktype="EN10MB", snaplen: int = 262144,
     if lt.layout is None:
         raise FilterError(f"link type {lt.name} ({lt.description}) is not supported", expr, None)
     mask = _netmask(netmask)
-    tree = parse(expr)
-    program = CodeGen(expr, lt, snaplen, mask).program(tree)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20000))   # deeply nested parentheses / "not not ..."
+    try:
+        tree = parse(expr)
+        program = CodeGen(expr, lt, snaplen, mask).program(tree)
+    except RecursionError:
+        raise FilterError("expression too complex", expr, (0, len(expr))) from None
+    finally:
+        sys.setrecursionlimit(limit)
     if optimize:
         try:
             from .optimize import optimize as run_optimizer

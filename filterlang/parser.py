@@ -118,7 +118,7 @@ class Parser:
             self.next()
             node, _ = self.parse_expr(qual)
             self.expect(")")
-            return node, ast.QERR
+            return node, qual       # a parenthesised term hands on the qualifiers before it
         if kind in PNAMES:
             after = self.peek(1).kind
             if after in DIRS or after in AQUALS or after in NDAQUALS:
@@ -314,12 +314,13 @@ class Parser:
         right = self.parse_arith()
         return ast.Relation(RELOPS[tok.kind], left, right, self.span_from(start))
 
-    _LEVELS = (("|",), ("&",), ("<<", ">>"), ("+", "-"), ("*", "/", "%"))
+    _LEVELS = (("|",), ("&",), ("<<", ">>"), ("+", "-"), ("*", "/"))
 
     def parse_arith(self, level: int = 0):
         # grammar: arth := arth ("|" | "&" | "<<" | ">>" | "+" | "-" | "*" | "/" | "%") arth
-        #                | "-" arth | atom ["^" arth]      (yacc gives "^" no precedence: it
-        #                                                  takes everything to its right)
+        #                | "-" arth | atom [("^" | "%") arth]   (libpcap 1.10's yacc grammar gives
+        #                                        "^" and "%" no precedence: they take everything
+        #                                        to their right)
         if level == len(self._LEVELS):
             return self.parse_unary()
         start = self.peek().start
@@ -337,10 +338,10 @@ class Parser:
             operand = self.parse_unary()
             return ast.Neg(operand, self.span_from(tok.start))
         node = self.parse_atom()
-        if self.peek().kind == "^":
-            self.next()
+        if self.peek().kind in ("^", "%"):
+            op = self.next().kind
             right = self.parse_arith()
-            node = ast.BinOp("^", node, right, self.span_from(tok.start))
+            node = ast.BinOp(op, node, right, self.span_from(tok.start))
         return node
 
     def parse_atom(self):
@@ -421,10 +422,16 @@ class Parser:
                 return self.tokens[end].kind not in ARITH_OPS | set(RELOPS)
             if kind == "(":
                 inner = pos + 1
+                opened = 1
                 while self.tokens[inner].kind in ("NOT", "!", "("):
+                    opened = opened + 1 if self.tokens[inner].kind == "(" else 0
                     inner += 1
                 if self.tokens[inner].kind in ID_KINDS:
                     return True
                 if self.tokens[inner].kind == "NUM":
-                    return self.tokens[inner + 1].kind in ("AND", "OR", ")")
+                    # a (parenthesised) number opening "( pid )" is followed by and/or
+                    j, closed = inner + 1, 0
+                    while closed < opened - 1 and self.tokens[j].kind == ")":
+                        j, closed = j + 1, closed + 1
+                    return self.tokens[j].kind in ("AND", "OR")
         return False

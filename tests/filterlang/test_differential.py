@@ -25,7 +25,10 @@ EXTRA = [
     "ip or tcp and udp", "not ip or ip6", "!tcp && !udp || icmp", "port 1 or ((2))",
     "tcp or 80", "ip and 1", "(ip) and (1)", "1 = 1 and 1", "less 10 or 5",
     "port 80 and (len > 5 or 53)", "port 80 and (53 or len > 5)", "port 1 or ((2 or 3) or 4)",
+    "host 10.0.0.1 && (pim) or 10.0.0.2", "arp host 10.0.0.1 || (tcp[13] != 0) || (10.0.0.2)",
+    "tcp or (udp) or 80", "(host 10.0.0.1) or 10.0.0.2", "port 53 and (not (tcp)) or 80",
     # arithmetic corners
+    "5 % 3 * 2 = 5", "2 * 5 % 3 = 4", "5 % 3 + 1 = 2", "7 % 4 % 2 = 1", "len % 7 + 1 > 3",
     "1 + 2 * 3 = 7", "1 | 2 ^ 3 = 3", "2 * 3 ^ 1 = 7", "1 ^ 2 + 1 = 2", "- - 1 = 1", "-1 = 0xffffffff",
     "5 / ip[0] = 1", "5 / (0 + 1) = 5", "len / (len - len) = 0", "len % (len - len) = 0",
     "ip[0] + arp[0] = 1", "ip[0] + tcp[0] > 1", "tcp[0] + ip[0] > 1", "tcp[udp[0]] = 1",

@@ -41,6 +41,8 @@ SHAPES = [
     ("port 1 or (2 or (3))", "(1[port] | (2[port] | 3[port]))"),
     ("tcp or 80", "(tcp | 80[ERR])"),
     ("(host a or b) and c", "((a[host] | b[host]) & c[ERR])"),
+    ("host a and (pim) or b", "((a[host] & pim) | b[host])"),
+    ("tcp or (udp) or 80", "((tcp | udp) | 80[ERR])"),
     ("vlan 10 and llc rnr", "(vlan & llc)"),
     ("ip broadcast or multicast", "(broadcast | multicast)"),
     ("len + 1 > 2 && !ip", "(rel> & !ip)"),
@@ -73,6 +75,9 @@ ARITH = [
     ("1 << 2 + 3 = 0", "(1<<(2+3))"),
     ("1 ^ 2 + 1 = 0", "(1^(2+1))"),        # yacc: '^' has no precedence, shift wins
     ("2 * 3 ^ 1 = 0", "(2*(3^1))"),
+    ("2 * 5 % 3 = 0", "(2*(5%3))"),
+    ("5 % 3 + 1 = 0", "(5%(3+1))"),
+    ("7 % 4 % 2 = 0", "(7%(4%2))"),
     ("-1 * 2 = 0", "(-1*2)"),
     ("ip[2:2] + 1 = 0", "(ip[2:2]+1)"),
     ("tcp[tcp[0] & 3] = 0", "tcp[(tcp[0:1]&3):1]"),
