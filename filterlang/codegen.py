@@ -849,8 +849,6 @@ class CodeGen:
                 self.error("'gateway' cannot be used within MPLS")
             if self.off.kind != "ether":
                 self.error(f"'gateway' not supported on DLT_{self.lt.name}")
-            if self.off.pppoes or self.off.label_depth:
-                pass
             try:
                 mac = compiler.resolve_ether(name)
             except LookupError:
@@ -1023,7 +1021,6 @@ class CodeGen:
     # -- keyword primitives ---------------------------------------------------------------
     def gen_special(self, node: ast.Special) -> Frag:
         kind = node.kind
-        o = self.off
         if kind == "broadcast":
             return self.gen_broadcast(node.proto)
         if kind == "multicast":
