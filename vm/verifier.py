@@ -84,6 +84,7 @@ class VerifierError(ValueError):
     def __init__(self, pc: int, rule: str, *, back_edge: bool = False):
         self.pc = pc
         self.rule = rule
+        self.cbpf_pc = None
         super().__init__(f"back-edge at pc {pc}: {rule}" if back_edge else f"pc {pc}: {rule}")
 
 
@@ -850,6 +851,7 @@ class _Verifier:
         self.limit = complexity_limit
         self.next_id = 0
         self.processed = 0
+        self.states = 0
 
     def new_id(self):
         self.next_id += 1
@@ -913,6 +915,7 @@ class _Verifier:
                 raise VerifierError(edge, f"infinite loop detected (pc {pc} reached again "
                                           "in the same state)", back_edge=True)
         child = _Node(st.copy(), self.node, pc)     # the path continues inside the child
+        self.states += 1
         child.hist = self.hist
         self.node, self.hist = child, []
         if len(lst) >= MAX_STATES_PER_PC:
@@ -1903,25 +1906,43 @@ def _refine(op, a: Scalar, b: Scalar):
 # =============================================================================================
 # Public entry point
 
-def verify(eprog, prog_type: str = "socket_filter", *, maps=None, unprivileged: bool = False,
-           complexity_limit: int = COMPLEXITY_LIMIT) -> None:
-    """Verify an eBPF program (``vm.ebpf.Program`` or a sequence of ``vm.ebpf.Insn``).
+def _insns(eprog):
+    if hasattr(eprog, "origin") and hasattr(eprog, "program"):      # a vm.translate.Translation
+        eprog = eprog.program
+    return tuple(eprog.insns if hasattr(eprog, "insns") else eprog)
 
-    Returns None when the program is safe; raises :class:`VerifierError` naming the pc and
-    the rule otherwise. ``maps``: {fd: map description} for programs that use maps.
-    """
+
+def _run(eprog, prog_type, maps, unprivileged, complexity_limit) -> "_Verifier":
     pt = PROG_TYPES.get(prog_type)
     if pt is None:
         raise ValueError(f"unknown program type {prog_type!r} (known: {', '.join(PROG_TYPES)})")
-    insns = tuple(eprog.insns if hasattr(eprog, "insns") else eprog)
-    _Verifier(insns, pt, maps, unprivileged, complexity_limit).run()
+    v = _Verifier(_insns(eprog), pt, maps, unprivileged, complexity_limit)
+    try:
+        v.run()
+    except VerifierError as err:
+        origin = getattr(eprog, "origin", None)
+        if origin is not None and 0 <= err.pc < len(origin) and origin[err.pc] >= 0:
+            err.cbpf_pc = origin[err.pc]
+            err.args = (f"{err.args[0]} (cBPF pc {err.cbpf_pc})",)
+        raise
+    return v
 
 
-def stats(eprog, prog_type: str = "socket_filter", **kw) -> dict:
-    """Verify and report {'processed': instructions processed, 'states': states kept}."""
-    pt = PROG_TYPES[prog_type]
-    insns = tuple(eprog.insns if hasattr(eprog, "insns") else eprog)
-    v = _Verifier(insns, pt, kw.get("maps"), kw.get("unprivileged", False),
-                  kw.get("complexity_limit", COMPLEXITY_LIMIT))
-    v.run()
-    return {"processed": v.processed}
+def verify(eprog, prog_type: str = "socket_filter", *, maps=None, unprivileged: bool = False,
+           complexity_limit: int = COMPLEXITY_LIMIT) -> None:
+    """Verify an eBPF program (``vm.ebpf.Program``, a sequence of ``vm.ebpf.Insn`` or a
+    ``vm.translate.Translation``).
+
+    Returns None when the program is safe; raises :class:`VerifierError` naming the pc and
+    the rule otherwise (for a Translation the message also names the cBPF pc, and the error
+    carries it as ``.cbpf_pc``). ``maps``: {fd: map description} for programs that use maps.
+    """
+    _run(eprog, prog_type, maps, unprivileged, complexity_limit)
+
+
+def stats(eprog, prog_type: str = "socket_filter", *, maps=None, unprivileged: bool = False,
+          complexity_limit: int = COMPLEXITY_LIMIT) -> dict:
+    """Verify like :func:`verify` and report the work done: {'processed': instructions
+    processed, 'states': checkpoint states kept}."""
+    v = _run(eprog, prog_type, maps, unprivileged, complexity_limit)
+    return {"processed": v.processed, "states": v.states}

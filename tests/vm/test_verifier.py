@@ -620,3 +620,16 @@ def test_random_map_programs_are_safe(maps, vm_maps):
 def test_random_map_programs_are_safe_exhaustive(maps, vm_maps):
     accepted = sum(_map_soundness(seed, maps, vm_maps) for seed in range(5000))
     assert accepted >= 1000
+
+
+def test_errors_on_a_translation_name_the_cbpf_pc():
+    from vm import cbpf, translate
+    tr = translate.translate(cbpf.Program.from_tuples([(0x20, 0, 0, 0), (0x16, 0, 0, 0)]))
+    verifier.verify(tr)
+    insns = list(tr.program.insns)
+    insns.insert(len(insns) - 1, Insn(0xBF, 0, 3))              # r0 = r3 before the exit
+    broken = translate.Translation(Program(insns), tr.starts, tr.origin[:-1] + (1, 1))
+    with pytest.raises(verifier.VerifierError) as info:
+        verifier.verify(broken)
+    assert str(info.value) == f"pc {len(insns) - 2}: R3 !read_ok (cBPF pc 1)"
+    assert info.value.cbpf_pc == 1 and info.value.pc == len(insns) - 2
