@@ -32,18 +32,26 @@ r.loop(-1, cb); d.close()
 """
 
 
-def timed(cmd, stdout=subprocess.DEVNULL) -> tuple[float, int, int]:
-    """Run cmd; return (wall seconds, peak RSS in KiB, exit status)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    return wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status)
+def timed(cmd, stdout=subprocess.DEVNULL) -> tuple[float, float, int]:
+    """Run cmd; return (wall seconds, CPU seconds (user + system), peak RSS in KiB). A run
+    that fails stops the benchmark (a failed run is fast, not a result)."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=stdout, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n"
+                     f"{err.read().decode(errors='replace')[-500:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
 def best(cmd, repeat, stdout=subprocess.DEVNULL):
+    """(best wall s, best CPU s, largest peak RSS KiB) over `repeat` runs."""
     runs = [timed(cmd, stdout) for _ in range(repeat)]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+    return min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs)
 
 
 def main() -> None:
@@ -62,24 +70,27 @@ def main() -> None:
     out = str(work / "out.pcap")
     rows = []
     for expr in FILTERS:
-        t_b, m_b = best([*bpfdump, "-r", cap, "-w", out, expr], args.repeat)
-        t_t, m_t = best([tcpdump, "-r", cap, "-w", out, expr], args.repeat)
-        t_p, _ = best([sys.executable, "-c", PCAPY_SCRIPT, cap, out, expr], args.repeat)
-        rows.append((f"-r F -w out '{expr}'", t_b, t_t, t_p, m_b, m_t))
-    t_b, m_b = best([*bpfdump, "-n", "-r", cap], args.repeat)
-    t_t, m_t = best([tcpdump, "-n", "-r", cap], args.repeat)
-    rows.append(("-n -r F > /dev/null", t_b, t_t, None, m_b, m_t))
-    t_b, m_b = best([*bpfdump, "-d", FILTERS[-1]], max(args.repeat, 5))
-    t_t, m_t = best([tcpdump, "-d", FILTERS[-1]], max(args.repeat, 5))
-    rows.append(("-d EXPR (start-up)", t_b, t_t, None, m_b, m_t))
+        b = best([*bpfdump, "-r", cap, "-w", out, expr], args.repeat)
+        t = best([tcpdump, "-r", cap, "-w", out, expr], args.repeat)
+        p = best([sys.executable, "-c", PCAPY_SCRIPT, cap, out, expr], args.repeat)
+        rows.append((f"-r F -w out '{expr}'", b, t, p))
+    b = best([*bpfdump, "-n", "-r", cap], args.repeat)
+    t = best([tcpdump, "-n", "-r", cap], args.repeat)
+    rows.append(("-n -r F > /dev/null", b, t, None))
+    b = best([*bpfdump, "-d", FILTERS[-1]], max(args.repeat, 5))
+    t = best([tcpdump, "-d", FILTERS[-1]], max(args.repeat, 5))
+    rows.append(("-d EXPR (start-up)", b, t, None))
+    load = os.getloadavg()[0]
     print(f"capture: {args.count} packets, {os.path.getsize(cap) / 1e6:.1f} MB; "
-          f"best of {args.repeat}; {os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}\n")
-    print("| job | bpfdump s | tcpdump s | ratio | pcapy-ng s | bpfdump MiB | tcpdump MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for job, tb, tt, tp, mb, mt in rows:
-        pc = f"{tp:.2f}" if tp is not None else "–"
-        print(f"| `{job}` | {tb:.3f} | {tt:.3f} | {tb / tt:.2f}× | {pc} | {mb / 1024:.0f} | "
-              f"{mt / 1024:.0f} |")
+          f"best of {args.repeat}; {os.cpu_count()} cores; load average {load:.1f} at the end; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}\n")
+    print("| job | bpfdump wall s | tcpdump wall s | wall ratio | bpfdump CPU s | tcpdump CPU s "
+          "| CPU ratio | pcapy-ng wall s | bpfdump MiB | tcpdump MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for job, (wb, cb, mb), (wt, ct, mt), p in rows:
+        pc = f"{p[0]:.2f}" if p is not None else "–"
+        print(f"| `{job}` | {wb:.3f} | {wt:.3f} | {wb / wt:.2f}× | {cb:.3f} | {ct:.3f} | "
+              f"{cb / max(ct, 1e-3):.2f}× | {pc} | {mb / 1024:.0f} | {mt / 1024:.0f} |")
     shutil.rmtree(work, ignore_errors=True)
 
 

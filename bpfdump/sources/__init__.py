@@ -2,7 +2,9 @@
 
 `open_offline(path_or_fileobj)` looks at the first four bytes and returns a `Source`:
 `.linktype` (DLT of the first interface), `.snaplen`, `.precision` ("micro" | "nano"),
-`.path`; iterating yields `bpfdump.packet.Packet`; `.close()`; usable as a context manager.
+`.path`; iterating yields `bpfdump.packet.Packet`; `.batches(max_packets)` yields `Batch`es
+(numpy arrays over the file's own bytes: data offsets, captured and wire lengths, timestamps)
+for block-at-a-time filtering; `.close()`; usable as a context manager.
 
 Regular files are read through mmap; pipes, stdin ("-") and other file objects through a
 buffered stream. Bad input raises `CaptureError`, one line with libpcap's wording that names
@@ -435,12 +437,25 @@ class Batch:
                       self.buf[b:b + int(self.caplen[i])].tobytes(), lt, ifi)
 
     def packets(self, indices=None):
-        """Packet objects for the given indices (all when None)."""
+        """Packet objects for the given indices (all when None), data copied out."""
+        import numpy as np
         if indices is None:
-            indices = range(len(self))
-        else:
-            indices = indices.tolist() if hasattr(indices, "tolist") else indices
-        return [self.packet(i) for i in indices]
+            indices = slice(None)
+        base = self.base[indices].tolist()
+        end = (self.base[indices] + self.caplen[indices]).tolist()
+        ts = self.ts[indices].tolist()
+        wire = self.wirelen[indices].tolist()
+        n = len(base)
+        lt, ifi = self.linktype, self.ifindex
+        lts = [lt] * n if isinstance(lt, int) else np.asarray(lt)[indices].tolist()
+        ifs = [ifi] * n if isinstance(ifi, int) else np.asarray(ifi)[indices].tolist()
+        mem = memoryview(self.buf)
+        new = tuple.__new__
+        try:
+            return [new(Packet, (t, w, mem[b:e].tobytes(), k, f))
+                    for t, w, b, e, k, f in zip(ts, wire, base, end, lts, ifs)]
+        finally:
+            mem.release()
 
 
 def open_offline(path_or_fileobj) -> Source:

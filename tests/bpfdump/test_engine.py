@@ -89,7 +89,7 @@ def mixed(tmp_path_factory):
 
 
 def tcpdump_write(path, expr, *extra) -> bytes:
-    proc = subprocess.run([TCPDUMP, "-r", str(path), "-w", "-", *extra, expr],
+    proc = subprocess.run([TCPDUMP, "-r", str(path), "-w", "-", *extra, "--", expr],
                           capture_output=True, timeout=120)
     return proc.stdout
 
