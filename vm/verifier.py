@@ -631,7 +631,6 @@ def _structure(insns, prog_type: ProgType, unprivileged: bool):
     succ = [()] * n
     targets = set()
     calls = set()
-    has_ld_abs = False
     for pc in range(n):
         if pc in second:
             continue
@@ -659,15 +658,17 @@ def _structure(insns, prog_type: ProgType, unprivileged: bool):
                 targets.add(t)
                 targets.add(nxt)
         else:
-            if cls == _LD and insn.opcode & 0xE0 in (0x20, 0x40):
-                has_ld_abs = True
             s = (nxt,)
         for t in s:
             if t >= n:
                 raise VerifierError(pc, "falls through past the end of the program")
         succ[pc] = s
-    if has_ld_abs and calls:
-        raise VerifierError(min(calls), "BPF_LD_[ABS|IND] cannot be mixed with bpf-to-bpf calls")
+
+    if calls:                       # subprograms start at call targets (as the kernel splits)
+        for pc in range(min(calls), n):
+            if pc not in second and insns[pc].opcode & 0x07 == _LD and \
+                    insns[pc].opcode & 0xE0 in (0x20, 0x40):
+                raise VerifierError(pc, "LD_ABS is not allowed in subprogs without BTF")
 
     # reachability and back-edges (iterative DFS over main program and subprograms)
     entries = [0] + sorted(calls)

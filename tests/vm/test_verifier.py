@@ -188,7 +188,19 @@ CASES = [
     ("local-call", "mov %r1, 3\ncall local f\nexit\nf:\nmov %r0, %r1\nadd %r0, 1\nexit", None, True),
     ("local-call-stack-pointer", "stdw [%r10-8], 9\nmov %r1, %r10\nadd %r1, -8\ncall local f\nexit\n"
                                  "f:\nldxdw %r0, [%r1]\nexit", None, True),
+    ("ld-abs-in-main-with-subprog", "mov %r6, %r1\ncall local f\nldabsb 0\nexit\nf:\nmov %r0, 0\nexit",
+     None, True),
     # --- refused, the kernel agrees ---
+    ("ld-abs-in-subprog", "mov %r6, %r1\nmov %r1, %r6\ncall local f\nexit\nf:\nmov %r6, %r1\n"
+                          "ldabsb 0\nexit", r"^pc 5: LD_ABS is not allowed in subprogs", True),
+    ("local-call-clobbers-r1", "mov %r1, 3\ncall local f\nmov %r0, %r1\nexit\nf:\nmov %r0, %r1\nexit",
+     r"^pc 2: R1 !read_ok", True),
+    ("callee-r6-uninit", "mov %r6, 3\ncall local f\nexit\nf:\nmov %r0, %r6\nexit", r"^pc 3: R6 !read_ok",
+     True),
+    ("return-callee-stack", "call local f\nmov %r0, 0\nexit\nf:\nmov %r0, %r10\nexit",
+     r"^pc 4: cannot return a pointer to the callee's stack", True),
+    ("call-depth", "mov %r1, 0\ncall local f\nexit\nf:\ncall local f\nmov %r0, 0\nexit",
+     r"^pc 3: the call stack of 9 frames is too deep", True),
     ("uninit-register", "mov %r0, %r2\nexit", r"^pc 0: R2 !read_ok", True),
     ("exit-without-r0", "exit", r"^pc 0: R0 !read_ok", True),
     ("xor-self-uninit", "xor %r0, %r0\nexit", r"^pc 0: R0 !read_ok", True),
