@@ -80,7 +80,14 @@ def bootp_print(ctx: Ctx, bp: int, length: int) -> None:
     ctx.w(", length %u" % length)
     if not o.verbose:
         return
-    ctx.need(bp + 8, 2)
+    _bootp_verbose(ctx, bp, htype, hlen)
+
+
+def _bootp_verbose(ctx: Ctx, bp: int, htype: int, hlen: int) -> None:
+    o = ctx.opts
+    names = ctx.state.names
+    if not ctx.have(bp + 8, 2):
+        ctx.trunc()
     if htype != 1:
         ctx.w(", htype %u" % htype)
     if htype != 1 or hlen != 6:
@@ -104,16 +111,17 @@ def bootp_print(ctx: Ctx, bp: int, length: int) -> None:
         ctx.w('\n\t  sname "')
         if not _printztn(ctx, bp + 44, 64):
             ctx.w('"')
-            raise Truncated()
+            ctx.trunc()
         ctx.w('"')
     if ctx.u8(bp + 108):
         ctx.w('\n\t  file "')
         if not _printztn(ctx, bp + 108, 128):
             ctx.w('"')
-            raise Truncated()
+            ctx.trunc()
         ctx.w('"')
     vend = bp + 236
-    ctx.need(vend, 4)
+    if not ctx.have(vend, 4):
+        ctx.trunc()
     cookie = ctx.u32(vend)
     if cookie == 0x63825363:
         _rfc1048(ctx, vend)
@@ -162,7 +170,8 @@ def _rfc1048(ctx: Ctx, bp: int) -> None:
                 ntag += 1
             if ntag > 1:
                 ctx.w(", occurs %u" % ntag)
-        ctx.need(bp, length)
+        if not ctx.have(bp, length):
+            ctx.trunc()
         if tag == 53 and length == 1:
             ctx.w(tok(DHCP_MSG, ctx.u8(bp), "Unknown (%u)"))
             bp += 1

@@ -260,6 +260,14 @@ def _mldv2_query(ctx: Ctx, off: int, length: int) -> None:
 
 def _opts(ctx: Ctx, cp: int, resid: int) -> None:
     """Neighbour-discovery options; a truncated option ends the packet with [|icmp6]."""
+    try:
+        _opts_body(ctx, cp, resid)
+    except Truncated:
+        ctx.proto = "icmp6"
+        ctx.trunc()
+
+
+def _opts_body(ctx: Ctx, cp: int, resid: int) -> None:
     names = ctx.state.names
     o = ctx.opts
     ep = ctx.end

@@ -67,9 +67,11 @@ def _optproc(ctx: Ctx, p: int, name: str) -> int:
 
 def _rt6(ctx: Ctx, p: int) -> int:
     names = ctx.state.names
+    ctx.w("RT6")
     length = ctx.u8(p + 1)
+    ctx.w(" (len=%u" % length)
     rtype = ctx.u8(p + 2)
-    ctx.w("RT6 (len=%u, type=%u" % (length, rtype))
+    ctx.w(", type=%u" % rtype)
     if rtype == 0:
         ctx.w(" [Deprecated]")
     segleft = ctx.u8(p + 3)
@@ -189,7 +191,8 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
         elif nh == 43:
             if not ctx.have(cp, 1):
                 ctx.trunc()
-            if ck_dst is None and ctx.u8(cp + 2) in (0, 2) and ctx.u8(cp + 1) % 2 == 0:
+            if (ck_dst is None and ctx.have(cp, 4) and ctx.data[cp + 2] in (0, 2)
+                    and ctx.data[cp + 1] % 2 == 0):
                 n = ctx.u8(cp + 1) >> 1
                 if n and ctx.have(cp + 8, 16 * n):
                     ck_dst = ctx.bytes(cp + 8 + 16 * (n - 1), 16)

@@ -100,13 +100,16 @@ def _time_msg(ctx: Ctx, bp: int, length: int) -> None:
     if -32 < poll < 32:
         ctx.w(" (%us)" % (1 << poll) if poll >= 0 else " (1/%us)" % (1 << -poll))
     ctx.w(", precision %d" % _s8(ctx.u8(bp + 3)))
-    ctx.need(bp + 4, 4)
+    if not ctx.have(bp + 4, 4):
+        ctx.trunc()
     ctx.w("\n\tRoot Delay: ")
     _sfix(ctx, bp + 4)
-    ctx.need(bp + 8, 4)
+    if not ctx.have(bp + 8, 4):
+        ctx.trunc()
     ctx.w(", Root dispersion: ")
     _sfix(ctx, bp + 8)
-    ctx.need(bp + 12, 4)
+    if not ctx.have(bp + 12, 4):
+        ctx.trunc()
     ctx.w(", Reference-ID: ")
     if stratum == 0:
         ctx.w("(unspec)")
@@ -123,7 +126,8 @@ def _time_msg(ctx: Ctx, bp: int, length: int) -> None:
         ctx.w("0x%08x" % ctx.u32(bp + 12))
     for off, label in ((16, "\n\t  Reference Timestamp:  "), (24, "\n\t  Originator Timestamp: "),
                        (32, "\n\t  Receive Timestamp:    "), (40, "\n\t  Transmit Timestamp:   ")):
-        ctx.need(bp + off, 8)
+        if not ctx.have(bp + off, 8):
+            ctx.trunc()
         ctx.w(label)
         _time(ctx, bp + off)
     ctx.w("\n\t    Originator - Receive Timestamp:  ")
@@ -166,4 +170,3 @@ def _control(ctx: Ctx, bp: int, length: int) -> None:
         ctx.w("\n\tTO-BE-DONE")
     if length > 12 + count:
         ctx.w("\n\t(%u more bytes after the data)" % (length - 12 - count))
-    del Truncated
