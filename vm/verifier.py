@@ -1083,7 +1083,7 @@ class _Verifier:
 
     def _step(self, pc, st, todo):
         insn = self.insns[pc]
-        cls, op = insn.opcode & 7, insn.opcode & 0xF0
+        cls = insn.opcode & 7
         if cls in (_ALU, _ALU64):
             self._alu(pc, st, insn, cls == _ALU64)
             return pc + 1
@@ -1178,10 +1178,6 @@ class _Verifier:
         if dst.is_ptr or src.is_ptr:
             self._set(st, d, self._ptr_alu(pc, insn, op, dst, src, is64))
             return
-        if use_reg and op in (0x60, 0x70, 0xC0) and src.val.const:
-            width = 64 if is64 else 32
-            if src.val.tv >= width:
-                pass                                            # runtime masks the count
         self._set(st, d, _scalar(_alu_scalar(op, dst.val, src.val, is64, insn.off)))
 
     def _ptr_alu(self, pc, insn, op, dst: Reg, src: Reg, is64):
@@ -1262,7 +1258,6 @@ class _Verifier:
             if x.is_ptr:
                 raise VerifierError(pc, f"R{insn.src} pointer as BPF_LD_IND offset prohibited")
         self._check_exit_refs(pc, st)
-        size = _size(insn)
         regs = st.cur.regs
         for r in range(1, 6):
             regs[r] = _NOT_INIT

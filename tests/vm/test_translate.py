@@ -16,7 +16,7 @@ import pytest
 from tests.support.expressions import EXPRESSIONS
 from tests.support.oracle import LINKTYPES, LibpcapError, libpcap_compile, libpcap_run
 from tests.support.packets import packets
-from vm import cbpf, ebpf, interp, kernel, translate, verifier
+from vm import cbpf, interp, kernel, translate, verifier
 
 pytest.importorskip("pcapy", reason="pcapy-ng not installed")
 
