@@ -537,13 +537,14 @@ class _Node:
     """A checkpoint at a prune point: the state, how many paths from it are unfinished, the
     pcs executed since the parent checkpoint, and which registers / stack bytes of the state
     had to be known exactly (precise) for the paths explored from it."""
-    __slots__ = ("state", "parent", "branches", "pc", "hist", "prec_r", "prec_s")
+    __slots__ = ("state", "parent", "branches", "pc", "hist", "prec_r", "prec_s", "quick")
 
     def __init__(self, state, parent, pc):
         self.state, self.parent, self.branches, self.pc = state, parent, 1, pc
         self.hist = []
         self.prec_r = 0
         self.prec_s = 0
+        self.quick = None           # filled when first compared after it is finished
 
 
 def _finish(node):
@@ -903,8 +904,21 @@ class _Verifier:
         otherwise the state becomes a new checkpoint."""
         lst = visited.setdefault(pc, [])
         live_r, live_s = self.live_r[pc], self.live_s[pc]
+        cur_regs = st.cur.regs
         for old in lst:
             if old.branches == 0:
+                # quick reject: precise constants in the finished state must be equal here
+                quick = old.quick
+                if quick is None:
+                    quick = old.quick = self._quick_key(old, pc)
+                miss = False
+                for i, v in quick:
+                    c = cur_regs[i]
+                    if c.type != SCALAR or c.val.tm or c.val.tv != v:
+                        miss = True
+                        break
+                if miss:
+                    continue
                 if self._subsumes(old, old.state, st, pc, exact=False):
                     # cur is safe because old was: what old needed precisely, cur needs too
                     self._backtrack(old.prec_r & live_r, old.prec_s & live_s)
@@ -923,6 +937,13 @@ class _Verifier:
             lst.pop(0)
         lst.append(child)
         return False
+
+    def _quick_key(self, node, pc):
+        """(register, value) for the precise constant scalars of a finished checkpoint."""
+        frame = node.state.frames[-1]
+        mask = self.live_r[pc] if self.all_precise else self.live_r[pc] & node.prec_r
+        return tuple((i, frame.regs[i].val.tv) for i in _BITS[mask]
+                     if frame.regs[i].type == SCALAR and frame.regs[i].val.const)
 
     # -- precision -------------------------------------------------------------------------
 
