@@ -308,3 +308,58 @@ def test_cli_count_and_stdin_pipe(mixed, tmp_path):
     cat.stdout.close()
     cat.wait()
     assert proc.stdout == want
+
+
+def test_stream_batches_match_dpkt(mixed):
+    """A pipe is read in windows; records cut by a window's end are carried over."""
+    import os
+    import threading
+    data = mixed.read_bytes()
+    rfd, wfd = os.pipe()
+
+    def feed():
+        with os.fdopen(wfd, "wb") as w:
+            for i in range(0, len(data), 4099):
+                w.write(data[i:i + 4099])
+    thread = threading.Thread(target=feed)
+    thread.start()
+    got = []
+    with os.fdopen(rfd, "rb") as r:
+        src = open_offline(r)
+        for b in src.batches(max_packets=777):
+            got += [(p.ts // 1000, p.data) for p in b.packets()]
+    thread.join()
+    with open(mixed, "rb") as f:
+        want = [(round(ts * 1e6), buf) for ts, buf in dpkt.pcap.Reader(f)]
+    assert got == want
+
+
+def _snap_capture(path: Path, snaplen: int, caplens) -> Path:
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, snaplen, 1))
+        for i, cap in enumerate(caplens):
+            data = bytes((i + j) & 0xFF for j in range(cap))
+            f.write(struct.pack("<IIII", 1_700_000_000 + i, i, cap, cap + 4))
+            f.write(data)
+    return path
+
+
+@pytest.mark.parametrize("caplens", [[60, 150, 99, 100, 101], [300] * 50 + [20, 5000, 20]],
+                         ids=["around-snaplen", "long-records"])
+def test_records_longer_than_snaplen_are_cut(caplens, tmp_path):
+    path = _snap_capture(tmp_path / "snap.pcap", 100, caplens)
+    got, _ = ours_write(path, _rows(""), tmp_path / "out.pcap")
+    assert got == tcpdump_write(path, "")
+
+
+def test_record_over_the_maximum_is_an_error_after_the_good_ones(tmp_path):
+    path = _snap_capture(tmp_path / "big.pcap", 65535, [64] * 40 + [262145] + [64])
+    out = tmp_path / "out.pcap"
+    with open_offline(path) as src:
+        sink = WriterSink(out, src)
+        with pytest.raises(CaptureError) as err:
+            engine.run(src, Program.from_tuples(_rows("")), sink)
+        sink.close()
+    proc = subprocess.run([TCPDUMP, "-r", str(path), "-w", "-"], capture_output=True)
+    assert out.read_bytes() == proc.stdout
+    assert err.value.message in proc.stderr.decode()
