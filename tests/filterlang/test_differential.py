@@ -65,7 +65,15 @@ EXTRA = [
     "decnet host 1.2.3", "decnet host 10", "decnet src 63.1023", "decnet host foo",
     "decnet and tcp", "atalk and aarp", "type mgt", "fisu", "vpi 1", "on eth0", "reason match",
     "vxlan", "radio", "link", "ip6 gateway foo", "gateway foo",
-    "icmp[icmptype] = icmp-bogus", "tcp[tcpflags] & tcp-bogus != 0",
+    "icmp[icmptype] = icmp-bogus", "tcp[tcpflags] & tcp-bogus != 0", "gateway localhost",
+    # found by random differential testing (registers read before written, check order)
+    "len > 100 && geneve 5 || not proto 50", "clnp || geneve or byte 12 = 8",
+    "ip[0] & 0xf > 5 and isis or geneve 5 && arp host 10.0.0.1 || not 10.0.0.1 or icmp",
+    "host 10.0.0.1 || ether[12:2] = 0x8100 || not protochain 51 and pppoes && port 80 || (443)"
+    " or (byte 3 & 1 or geneve 5) && len > 100 or not tcp port 22",
+    "sctp[0] > atalk[0] or not ip6", "sctp[igmp[0]] > ip[ip[0]] or ip6",
+    "0x10 >= 14 ^ (len * 3) % link[tcp-syn:2] << tcpflags",
+    "igmp[len + ip[255] ^ 8] < 14 or not icmp6[icmptype >> udp[0:2]:1] = vrrp[2:2]",
 ]
 
 
