@@ -1,7 +1,7 @@
 """BOOTP/DHCP (print-bootp.c): summary line; with -v the fixed fields and RFC 1048 options."""
 from __future__ import annotations
 
-from .core import Ctx, Truncated, bittok, tok
+from .core import Ctx, bittok, tok
 
 # tag -> (format, name); formats: i addresses, l/L 32-bit, s 16-bit, b/x bytes, B booleans,
 # a text, p address pairs, $ special, ' ' none.

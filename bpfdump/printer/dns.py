@@ -338,14 +338,6 @@ def _eopt(ctx: Ctx, cp: int) -> int:
 
 def domain_print(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
     ctx.proto = "domain"
-    try:
-        _domain(ctx, bp, length, over_tcp, mdns)
-    except Truncated:
-        ctx.w(" [|domain]")
-
-
-def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
-    o = ctx.opts
     if over_tcp:
         if length < 2:
             ctx.w(" [DNS over TCP: length %u < 2] (invalid)" % length)
@@ -357,6 +349,15 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
             return
         bp += 2
         ctx.w(" ")
+    try:
+        _domain(ctx, bp, length, over_tcp, mdns)
+    except Truncated:
+        ctx.proto = "domain"
+        ctx.trunc()
+
+
+def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
+    o = ctx.opts
     if length < 12:
         ctx.w("domain [length %u < 12] (invalid)" % length)
         return

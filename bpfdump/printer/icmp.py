@@ -1,7 +1,7 @@
 """ICMP for IPv4 (print-icmp.c)."""
 from __future__ import annotations
 
-from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
+from .core import Ctx, cksum_shouldbe, in_cksum, tok
 
 ICMP_NAMES = {0: "echo reply", 4: "source quench", 8: "echo request", 10: "router solicitation",
               13: "time stamp request", 14: "time stamp reply", 15: "information request",
@@ -35,6 +35,8 @@ def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
     code = ctx.u8(off + 1)
     oip = off + 8
     if itype == 11 and not ctx.have(oip + 16, 4):
+        ctx.trunc()
+    if itype == 14 and not ctx.have(off, 20):
         ctx.trunc()
     if itype == 3 and ctx.u8(off + 1) == 3 and not ctx.have(oip + 9, 1):
         ctx.trunc()

@@ -123,7 +123,8 @@ def icmp6_print(ctx: Ctx, off: int, length: int, net) -> None:
         else:
             ctx.w(", unknown code (%u)" % code)
     elif itype == 4:
-        ctx.need(oip + 24, 16)
+        if not ctx.have(oip + 24, 16):
+            ctx.trunc()
         what = {0: "erroneous", 1: "next header", 2: "option", 3: "incomplete header chain"}
         if code in what:
             ctx.w(", %s - octet %u" % (what[code], ctx.u32(off + 4)))
@@ -198,12 +199,11 @@ def _mldv2_report(ctx: Ctx, off: int, length: int) -> None:
     ctx.w(", %u group record(s)" % ngroups)
     if ctx.opts.verbose:
         group = off + 8
-        ctx.w(" [gaddr")
         for _ in range(ngroups):
             if length < group - off + 20:
                 ctx.w(" [invalid number of groups]")
                 return
-            ctx.w(" %s" % names.ip6(ctx.bytes(group + 4, 16)))
+            ctx.w(" [gaddr %s" % names.ip6(ctx.bytes(group + 4, 16)))
             rtype = ctx.u8(group)
             ctx.w(" %s" % {1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex", 5: "allow",
                            6: "block"}.get(rtype, "unknown"))
@@ -212,7 +212,7 @@ def _mldv2_report(ctx: Ctx, off: int, length: int) -> None:
                 ctx.w(" [invalid number of sources %u]" % nsrcs)
                 return
             if ctx.opts.verbose == 1:
-                ctx.w(" %u source(s)" % nsrcs)
+                ctx.w(", %u source(s)" % nsrcs)
             else:
                 ctx.w(" {")
                 for j in range(nsrcs):

@@ -123,11 +123,34 @@ def _print_options(ctx: Ctx, cp: int, length: int) -> bool:
     return True
 
 
+def _final_dst(ctx: Ctx, off: int, hlen: int) -> bytes | None:
+    """The last hop of a source route option: the destination the checksum covers."""
+    cp, end = off + 20, off + hlen
+    while cp < end and ctx.have(cp, 1):
+        code = ctx.data[cp]
+        if code == 0:
+            break
+        if code == 1:
+            cp += 1
+            continue
+        if not ctx.have(cp + 1, 1):
+            break
+        optlen = ctx.data[cp + 1]
+        if optlen < 2 or cp + optlen > end:
+            break
+        if code in (131, 137):
+            if optlen >= 7 and ctx.have(cp, optlen):
+                last = cp + 3 + ((optlen - 3) // 4 - 1) * 4
+                return ctx.data[last:last + 4]
+            break
+        cp += optlen
+    return None
+
+
 def ip_print(ctx: Ctx, off: int, length: int) -> None:
     """An IPv4 datagram at off; length is what the link layer says is left."""
     ctx.proto = "ip"
     o = ctx.opts
-    names = ctx.state.names
     vhl = ctx.u8(off)
     if vhl >> 4 != 4:
         if vhl >> 4 == 6:
@@ -201,7 +224,7 @@ def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
         if not ctx.have(off, hlen):
             ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
             raise Truncated()
-        net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF))
+        net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF), _final_dst(ctx, off, hlen))
         demux(ctx, proto, off + hlen, paylen, net)
     else:
         if o.quiet > 1:

@@ -113,7 +113,6 @@ def _rt6(ctx: Ctx, p: int) -> int:
 def ip6_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.proto = "ip6"
     o = ctx.opts
-    names = ctx.state.names
     if not ctx.have(off, 40):
         ctx.trunc()
     if length < 40:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime
 
-from .core import Ctx, Truncated, tok
+from .core import Ctx, tok
 
 MODES = {0: "unspecified", 1: "symmetric active", 2: "symmetric passive", 3: "Client",
          4: "Server", 5: "Broadcast", 6: "Control Message", 7: "Reserved"}

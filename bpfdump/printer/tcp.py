@@ -55,14 +55,15 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         ctx.trunc()
     hlen = (ctx.u8(off + 12) >> 4) * 4
     if hlen < 20:
-        ctx.w(" tcp %u [bad hdr length %u - too short, < 20]" % (length - hlen, hlen))
+        ctx.w(" tcp %u [bad hdr length %u - too short, < 20]" % ((length - hlen) & 0xFFFFFFFF,
+                                                                 hlen))
         return
     seq = ctx.u32(off + 4)
     ack = ctx.u32(off + 8)
     win = ctx.u16(off + 14)
     urp = ctx.u16(off + 18)
     if o.quiet:
-        ctx.w("tcp %u" % (length - hlen))
+        ctx.w("tcp %u" % ((length - hlen) & 0xFFFFFFFF))
         if hlen > length:
             ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
         return
@@ -229,15 +230,14 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
 
 
 def _rst_data(ctx: Ctx, p: int, length: int) -> None:
-    ctx.w(" [RST")
+    """-v text of a RST segment's payload (RFC 1122 4.2.2.12), at most 30 characters."""
+    from .dns import _printn
+    ctx.w(" [RST" if ctx.have(p, length) else " [!RST")
     if length > 30:
         length = 30
         ctx.w("+")
     ctx.w(" ")
-    for i in range(length):
-        c = ctx.u8(p + i)
-        ctx.w(chr(c) if 0x20 <= c < 0x7F else ("M-" if c & 0x80 else "") + "^" + chr((c & 0x7F) ^ 0x40)
-              if not (0x20 <= (c & 0x7F) < 0x7F) else "M-" + chr(c & 0x7F))
+    _printn(ctx, p, min(length, ctx.avail(p)))
     ctx.w("]")
 
 

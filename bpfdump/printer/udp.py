@@ -29,7 +29,7 @@ def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
     dport = ctx.u16(off + 2)
     if length < 8:
         _addrs(ctx, net, sport, dport)
-        ctx.w(" truncated-udp %u" % length)
+        ctx.w("truncated-udp %u" % length)
         return
     if not ctx.have(off + 4, 2):
         _addrs(ctx, net, sport, dport)
@@ -40,7 +40,7 @@ def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
         ulen = length
     if ulen < 8:
         _addrs(ctx, net, sport, dport)
-        ctx.w(" truncated-udplength %u" % ulen)
+        ctx.w("truncated-udplength %u" % ulen)
         return
     ulen -= 8
     length -= 8

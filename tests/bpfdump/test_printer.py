@@ -195,7 +195,83 @@ def ether_cases() -> list:
                ref=3900000000, orig=3900000001, recv=3900000000, sent=3900000002)),
         ("short_padded", e / IP(src=a, dst=b) / UDP(sport=7, dport=9) / (b"\x00" * 18)),
     ]
-    return c
+    return c + edge_cases()
+
+
+def edge_cases() -> list:
+    """Less common shapes: DNS over TCP and more record types, malformed lengths, IPv6 TCP
+    conversations, more ICMP/ICMPv6/ARP/DHCP variants."""
+    from scapy.all import (ARP, DNS, DNSQR, DNSRR, DNSRROPT, DNSRRSOA, DNSRRSRV, ICMP, IP, TCP,
+                           UDP, Dot1Q, Ether, ICMPv6DestUnreach, ICMPv6MLDMultAddrRec,
+                           ICMPv6MLQuery2, ICMPv6MLReport2, ICMPv6ND_RA, ICMPv6ND_Redirect,
+                           ICMPv6NDOptAdvInterval, ICMPv6NDOptDNSSL, ICMPv6NDOptRDNSS,
+                           ICMPv6NDOptRouteInfo, ICMPv6ParamProblem, ICMPv6Unknown,
+                           IPOption_LSRR, IPOption_Router_Alert, IPOption_Timestamp, IPv6,
+                           IPv6ExtHdrFragment, IPv6ExtHdrHopByHop, RouterAlert)
+    from scapy.layers.dhcp import BOOTP, DHCP
+
+    e = Ether(src="00:11:22:33:44:55", dst="66:77:88:99:aa:bb")
+    a, b = "10.0.0.1", "10.0.0.2"
+    v6a, v6b = "2001:db8::1", "2001:db8::2"
+    dnsq = DNS(id=5, rd=1, qd=DNSQR(qname="example.org", qtype="SOA"))
+    dnst = bytes(dnsq)
+    c = [
+     e/IP(src=a,dst=b)/TCP(sport=40000,dport=53,flags="PA",seq=1,ack=1)/(struct.pack(">H",len(dnst))+dnst),
+     e/IP(src="8.8.8.8",dst=a)/UDP(sport=53,dport=3333)/DNS(id=5,qr=1,aa=1,ra=1,qd=DNSQR(qname="example.org",qtype="SOA"),
+        an=DNSRRSOA(rrname="example.org",mname="ns1.example.org",rname="admin.example.org",serial=2024,refresh=7200,retry=900,expire=1209600,minimum=300),
+        ns=DNSRR(rrname="example.org",type="NS",rdata="ns1.example.org"), ar=DNSRR(rrname="ns1.example.org",type="A",rdata="1.1.1.1")),
+     e/IP(src="8.8.8.8",dst=a)/UDP(sport=53,dport=3334)/DNS(id=6,qr=1,ra=1,qd=DNSQR(qname="_sip._tcp.example.org",qtype="SRV"),
+        an=DNSRRSRV(rrname="_sip._tcp.example.org",priority=10,weight=5,port=5060,target="sip.example.org")),
+     e/IP(src=a,dst="8.8.8.8")/UDP(sport=3335,dport=53)/DNS(id=7,rd=1,ad=1,qd=DNSQR(qname="example.net",qtype="A"),ar=DNSRROPT(rclass=4096,z=0x8000)),
+     e/IP(src="8.8.8.8",dst=a)/UDP(sport=53,dport=3335)/DNS(id=7,qr=1,rd=1,ra=1,rcode=2,qd=DNSQR(qname="example.net",qtype="A"),ar=DNSRROPT(rclass=1232)),
+     e/IP(src=a,dst="8.8.8.8")/UDP(sport=3336,dport=53)/DNS(id=8,rd=1,qd=DNSQR(qname="x.example",qtype=255,qclass=3)),
+     e/IP(src=a,dst=b)/TCP(sport=40001,dport=8080,flags="PA",seq=100,ack=200)/b"POST /api HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi",
+     e/IP(src=a,dst=b)/TCP(sport=40002,dport=80,flags="PA",seq=100,ack=200)/b"GET /partial HTTP/1.1",
+     e/IPv6(src=v6a,dst=v6b)/TCP(sport=5000,dport=6000,flags="S",seq=111),
+     e/IPv6(src=v6b,dst=v6a)/TCP(sport=6000,dport=5000,flags="SA",seq=999,ack=112),
+     e/IPv6(src=v6a,dst=v6b)/TCP(sport=5000,dport=6000,flags="A",seq=112,ack=1000,options=[("SAck",(1100,1200))]),
+     e/IPv6(src=v6a,dst=v6b)/TCP(sport=5000,dport=6000,flags="PA",seq=112,ack=1000)/b"data",
+     e/IP(src=a,dst=b,options=[IPOption_Timestamp(flg=0, timestamp=[12345])])/ICMP(),
+     e/IP(src=a,dst=b,options=[IPOption_Router_Alert()])/ICMP(),
+     e/IP(src=a,dst=b,options=[IPOption_LSRR(routers=["1.1.1.1","2.2.2.2"])])/UDP(sport=1,dport=2),
+     e/IP(src=a,dst=b,ihl=4)/ICMP(),
+     e/IP(src=a,dst=b,len=10)/ICMP(),
+     e/IP(src=a,dst=b,len=200)/ICMP(),
+     e/IP(src=a,dst=b)/UDP(sport=1,dport=2,len=4),
+     e/IP(src=a,dst=b)/UDP(sport=1,dport=2,len=100)/b"x",
+     e/IP(src=a,dst=b)/TCP(sport=1,dport=2,dataofs=3),
+     e/IP(src=a,dst=b)/TCP(sport=1,dport=2,dataofs=15),
+     e/IP(src=b,dst=a)/ICMP(type=12,code=0,ptr=20)/IP(src=a,dst=b)/UDP(),
+     e/IP(src=b,dst=a)/ICMP(type=4)/IP(src=a,dst=b)/UDP(),
+     e/IP(src=a,dst=b)/ICMP(type=17),
+     e/IP(src=a,dst=b)/ICMP(type=18, addr_mask="255.255.255.0"),
+     e/IP(src=a,dst=b)/ICMP(type=14, ts_ori=1000, ts_rx=2000, ts_tx=3000),
+     e/IP(src=a,dst=b)/ICMP(type=42, code=1),
+     e/IPv6(src="fe80::1",dst="ff02::16")/IPv6ExtHdrHopByHop(options=[RouterAlert()])/ICMPv6MLReport2(records=[ICMPv6MLDMultAddrRec(dst="ff02::fb", sources=["2001:db8::9"])]),
+     e/IPv6(src="fe80::1",dst="ff02::1")/IPv6ExtHdrHopByHop(options=[RouterAlert()])/ICMPv6MLQuery2(),
+     e/IPv6(src="fe80::1",dst="fe80::2")/ICMPv6ND_Redirect(tgt="fe80::3",dst="2001:db8::99"),
+     e/IPv6(src=v6b,dst=v6a)/ICMPv6ParamProblem(code=1,ptr=40)/IPv6(src=v6a,dst=v6b)/UDP(),
+     e/IPv6(src=v6b,dst=v6a)/ICMPv6DestUnreach(code=1)/IPv6(src=v6a,dst=v6b)/UDP(),
+     e/IPv6(src=v6b,dst=v6a)/ICMPv6DestUnreach(code=2)/IPv6(src=v6a,dst=v6b)/UDP(),
+     e/IPv6(src=v6b,dst=v6a)/ICMPv6DestUnreach(code=0)/IPv6(src=v6a,dst=v6b)/TCP(sport=1,dport=80),
+     e/IPv6(src=v6a,dst=v6b)/ICMPv6Unknown(type=200)/b"abcd",
+     e/IPv6(src=v6a,dst=v6b, nh=59)/b"",
+     e/IPv6(src=v6a,dst=v6b)/IPv6ExtHdrFragment(offset=100,id=5)/b"zzzzzzzz",
+     e/IPv6(src=v6a,dst=v6b, plen=100)/UDP(sport=1,dport=2),
+     e/IPv6(src="fe80::1",dst="ff02::1")/ICMPv6ND_RA(prf=3, O=1, H=1)/ICMPv6NDOptRDNSS(dns=["2001:db8::53"])/ICMPv6NDOptDNSSL(searchlist=["example.com."])/ICMPv6NDOptRouteInfo(prefix="2001:db8:1::", plen=48)/ICMPv6NDOptAdvInterval(advint=1000),
+     e/ARP(hwtype=6, psrc=a, pdst=b),
+     e/ARP(op=4, psrc=b, hwsrc="00:11:22:33:44:66", pdst=a, hwdst="00:11:22:33:44:55"),
+     e/ARP(op=8, psrc=b, pdst=a),
+     e/ARP(ptype=0x86dd, plen=16, psrc="::1", pdst="::2"),
+     e/ARP(psrc=a, pdst=b, hwdst="00:11:22:33:44:77"),
+     e/IP(src=a,dst=b)/UDP(sport=68,dport=67)/BOOTP(ciaddr=a, giaddr="10.0.0.254", hops=2, secs=5, sname=b"server", file=b"boot.img", chaddr=bytes.fromhex("001122334455"))/DHCP(options=[("message-type","request"),("requested_addr",a),("renewal_time",1800),("rebinding_time",3150),("vendor_class_id",b"MSFT 5.0"),("classless_static_routes",["10.0.0.0/8:10.0.0.254"]),("NTP_server","1.2.3.4"),(200, b"\x01\x02\x03"),"pad","end"]),
+     e/IP(src=a,dst=b)/UDP(sport=68,dport=67)/BOOTP(htype=6, hlen=6, chaddr=bytes.fromhex("001122334455"))/b"\x00\x00\x00\x00",
+     e/IP(src=a,dst="224.0.0.251")/UDP(sport=5353,dport=5353)/DNS(qr=1,aa=1,an=DNSRR(rrname="host.local",type="A",rdata="10.0.0.1",rclass=0x8001)),
+     e/IP(src=a,dst=b)/TCP(sport=2222,dport=3333,flags="R",seq=5)/b"reset reason text",
+     e/Dot1Q(vlan=4095, prio=7, dei=1)/IP(src=a,dst=b)/ICMP(),
+     Ether(src="00:00:0c:11:22:33", dst="00:00:5e:00:01:01")/IP(src=a,dst=b)/ICMP(),
+    ]
+    return [("edge_%d" % i, p) for i, p in enumerate(c)]
 
 
 def _pcap_bytes(records, linktype: int, nano: bool = False, snaplen: int = 65535) -> bytes:
