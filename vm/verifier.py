@@ -36,8 +36,9 @@ pointers held outside r10 every live scalar counts as precise.
 
 Limits (documented choices): at most 1,000,000 instructions per program (4096 unprivileged);
 1,000,000 processed instructions per verification (the kernel's BPF_COMPLEXITY_LIMIT_INSNS,
-``complexity_limit=`` to change it); call depth 8; 512 bytes of stack per frame (the combined
-depth of a call chain is not checked); at most 64 remembered states per pc.
+``complexity_limit=`` to change it); call depth 8; 512 bytes of stack per frame and along
+any chain of calls (frames rounded up to 16 bytes, as the kernel does for JITed programs);
+at most 64 remembered states per pc.
 
 Stricter than the kernel lets root be, on purpose: reading uninitialized stack bytes (also
 through helper arguments) is refused; pointers never turn into scalars (no pointer stored into
@@ -854,6 +855,7 @@ class _Verifier:
         self.next_id = 0
         self.processed = 0
         self.states = 0
+        self.sub_depth = {}
 
     def new_id(self):
         self.next_id += 1
@@ -898,6 +900,38 @@ class _Verifier:
                     st.last_back_edge = pc
                 pc = nxt
             _finish(self.node)
+        if len(entries) > 1:
+            self._check_combined_stack(entries)
+
+    def _note_depth(self, frame):
+        entry = 0 if frame.callsite < 0 else frame.callsite + 1 + self.insns[frame.callsite].imm
+        if frame.depth > self.sub_depth.get(entry, 0):
+            self.sub_depth[entry] = frame.depth
+
+    def _check_combined_stack(self, entries):
+        """The kernel's check_max_stack_depth: along every chain of calls the frames' stack
+        depths (each rounded up to 16 bytes, as for a JITed program) add up to at most 512."""
+        entries = sorted(entries)
+        calls = {e: [] for e in entries}
+        for pc, insn in enumerate(self.insns):
+            if insn.opcode == (_JMP | 0x80) and insn.src == 1:
+                owner = max(e for e in entries if e <= pc)
+                calls[owner].append((pc, pc + 1 + insn.imm))
+
+        def deepest(e, chain):
+            best, where = 0, None
+            for pc, target in calls[e]:
+                if target in chain:
+                    raise VerifierError(pc, "recursive call")
+                total, at = deepest(target, chain + (target,))
+                if total > best or where is None:
+                    best, where = total, at if at is not None else pc
+            return (self.sub_depth.get(e, 0) + 15) // 16 * 16 + best, where
+
+        total, pc = deepest(0, (0,))
+        if total > STACK_SIZE:
+            raise VerifierError(pc if pc is not None else 0,
+                                f"combined stack size of the call chain is {total}. Too large")
 
     def _visit(self, pc, st, visited) -> bool:
         """At a prune point: True when this path can stop here (a finished state covers it);
@@ -1399,6 +1433,7 @@ class _Verifier:
         if off % size:
             raise VerifierError(pc, f"misaligned stack access off {off} size {size}")
         frame.depth = max(frame.depth, -off)
+        self._note_depth(frame)
         lo = off + STACK_SIZE
         if kind == "read":
             spilled = frame.spills.get((off, size))
@@ -1739,6 +1774,7 @@ class _Verifier:
                 for i in range(lo, lo + size):
                     frame.stack[i] = 1
             frame.depth = max(frame.depth, -off)
+            self._note_depth(frame)
             return
         if reg.type in (PTR_TO_MAP_VALUE, PTR_TO_MEM, PTR_TO_PACKET):
             var = reg.var or _VAR0

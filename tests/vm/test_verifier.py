@@ -188,6 +188,8 @@ CASES = [
     ("local-call", "mov %r1, 3\ncall local f\nexit\nf:\nmov %r0, %r1\nadd %r0, 1\nexit", None, True),
     ("local-call-stack-pointer", "stdw [%r10-8], 9\nmov %r1, %r10\nadd %r1, -8\ncall local f\nexit\n"
                                  "f:\nldxdw %r0, [%r1]\nexit", None, True),
+    ("stack-in-two-frames", "stdw [%r10-256], 1\ncall local f\nexit\nf:\nstdw [%r10-256], 1\n"
+                            "mov %r0, 0\nexit", None, True),
     ("ld-abs-in-main-with-subprog", "mov %r6, %r1\ncall local f\nldabsb 0\nexit\nf:\nmov %r0, 0\nexit",
      None, True),
     # --- refused, the kernel agrees ---
@@ -199,6 +201,8 @@ CASES = [
      True),
     ("return-callee-stack", "call local f\nmov %r0, 0\nexit\nf:\nmov %r0, %r10\nexit",
      r"^pc 4: cannot return a pointer to the callee's stack", True),
+    ("combined-stack", "stdw [%r10-512], 1\ncall local f\nexit\nf:\nstdw [%r10-8], 1\nmov %r0, 0\nexit",
+     r"^pc 1: combined stack size of the call chain is 528", True),
     ("call-depth", "mov %r1, 0\ncall local f\nexit\nf:\ncall local f\nmov %r0, 0\nexit",
      r"^pc 3: the call stack of 9 frames is too deep", True),
     ("uninit-register", "mov %r0, %r2\nexit", r"^pc 0: R2 !read_ok", True),
