@@ -1035,16 +1035,15 @@ class CodeGen:
         if kind == "greater":
             return leaf_test([Insn(LD | W | LEN, 0, 0, 0)], JMP | JGE | K, node.arg)
         if kind in ("inbound", "outbound"):
-            if self.layout.kind == "sll":
-                b0 = self.cmp("linkhdr", 0, 2, SLL_OUTGOING)
-            elif self.layout.kind == "sll2":
-                b0 = self.cmp("linkhdr", 10, 1, SLL_OUTGOING)
-            else:
+            lay = self.layout
+            if lay.off_pkttype is not None:      # the header says which way the packet went
+                b0 = self.cmp("linkhdr", lay.off_pkttype, lay.pkttype_size, SLL_OUTGOING)
+            else:                                # Linux socket-filter ancillary data
                 b0 = self.cmp("packet", SKF_AD_OFF + SKF_AD_PKTTYPE, 2, SLL_OUTGOING)
             return f_not(b0) if kind == "inbound" else b0
         if kind == "ifindex":
-            if self.layout.kind == "sll2":
-                return self.cmp("linkhdr", 4, 4, node.arg)
+            if self.layout.off_ifindex is not None:
+                return self.cmp("linkhdr", self.layout.off_ifindex, 4, node.arg)
             return self.cmp("packet", SKF_AD_OFF + SKF_AD_IFINDEX, 4, node.arg)
         if kind == "vlan":
             return self.gen_vlan(node.arg)

@@ -28,7 +28,8 @@ class Layout:
     off_nl_nosnap: int = 0     # ... when the frame is 802.2 LLC without SNAP
     mac_dst: int | None = None  # offset of the 6-byte destination MAC address
     mac_src: int | None = None  # offset of the 6-byte source MAC address
-    off_pkttype: int | None = None  # byte holding the packet direction (inbound/outbound)
+    off_pkttype: int | None = None  # field holding the packet direction (inbound/outbound)
+    pkttype_size: int = 1           # its size in bytes
     off_ifindex: int | None = None  # 32-bit interface index (ifindex)
     ll_hdr_len: int = 0        # bytes of link-layer header (what `ether[...]` indexing spans)
 
@@ -211,7 +212,7 @@ _BY_NAME = {lt.name.upper(): lt for lt in LINKTYPES}
 # Layouts of the link types the code generator supports (offsets as in libpcap's gencode.c).
 LAYOUTS: dict[str, Layout] = {
     "EN10MB": Layout("ether", 12, 14, 0, 3, mac_dst=0, mac_src=6, ll_hdr_len=14),
-    "LINUX_SLL": Layout("sll", 14, 16, 0, 0, off_pkttype=0, ll_hdr_len=16),
+    "LINUX_SLL": Layout("sll", 14, 16, 0, 0, off_pkttype=0, pkttype_size=2, ll_hdr_len=16),
     "LINUX_SLL2": Layout("sll2", 0, 20, 0, 0, off_pkttype=10, off_ifindex=4, ll_hdr_len=20),
     "RAW": Layout("raw", None, 0),
     "IPV4": Layout("ipv4", None, 0),
