@@ -923,6 +923,8 @@ class _Verifier:
             for pc, target in calls[e]:
                 if target in chain:
                     raise VerifierError(pc, "recursive call")
+                if len(chain) >= MAX_CALL_DEPTH:
+                    raise VerifierError(pc, f"the call stack of {len(chain) + 1} frames is too deep")
                 total, at = deepest(target, chain + (target,))
                 if total > best or where is None:
                     best, where = total, at if at is not None else pc
