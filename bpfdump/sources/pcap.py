@@ -234,12 +234,13 @@ class _Walk:
             ok &= view(12) >= caps
             lane, col = np.nonzero(ok)
             cand = starts[lane] + col
+            cap = self.u32[cand + 8]
         else:
             cand = (starts[:lanes, None] + np.arange(window, dtype=np.int64)[None, :]).ravel()
             cand = cand[self.u32[cand + 8] <= self.snap]
-        frac, cap, wire = self._hdr(cand)
-        ok = (frac < self.fracmax) & (wire >= cap) & (wire > 0)
-        cand, cap = cand[ok], cap[ok]
+            frac, cap, wire = self._hdr(cand)
+            ok = (frac < self.fracmax) & (wire >= cap)
+            cand, cap = cand[ok], cap[ok]
         nxt = cand + self.hdrsize + cap.astype(np.int64)
         inside = nxt + 16 <= self.end
         cand, nxt = cand[inside], nxt[inside]
