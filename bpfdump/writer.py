@@ -27,6 +27,7 @@ MAGIC_NANO = 0xA1B23C4D
 _FILE_HEADER = struct.Struct("=IHHiIII")
 _RECORD = struct.Struct("=IIII")
 BUFFER_SIZE = 1 << 20
+NATIVE = "<" if sys.byteorder == "little" else ">"
 
 
 class WriteError(OSError):
@@ -132,7 +133,14 @@ class PcapWriter:
             batch = select(batch, indices)
         if not len(batch):
             return
-        block = pcap_records(batch, self.snaplen, self._nano)
+        block = None
+        if batch.records is not None and batch.byteorder == NATIVE and \
+                batch.precision == self.precision and int(batch.caplen.max()) <= self.snaplen:
+            # the input's records are already what we would write: copy them as they are
+            block = gather_ranges(batch.buf, batch.records,
+                                  batch.base - batch.records + batch.caplen)
+        if block is None:
+            block = pcap_records(batch, self.snaplen, self._nano)
         self.size += len(block)
         self.count += len(batch)
         if len(self._buf) + len(block) < self._limit:
@@ -224,7 +232,9 @@ def select(batch, indices):
     return Batch(batch.buf, batch.base[indices], batch.caplen[indices],
                  batch.wirelen[indices], batch.ts[indices],
                  lt if isinstance(lt, int) else lt[indices],
-                 ifi if isinstance(ifi, int) else ifi[indices])
+                 ifi if isinstance(ifi, int) else ifi[indices],
+                 None if batch.records is None else batch.records[indices],
+                 batch.byteorder, batch.precision)
 
 
 def range_mask(starts, lengths, size: int):
