@@ -1036,15 +1036,18 @@ class CodeGen:
             return leaf_test([Insn(LD | W | LEN, 0, 0, 0)], JMP | JGE | K, node.arg)
         if kind in ("inbound", "outbound"):
             lay = self.layout
-            if lay.off_pkttype is not None:      # the header says which way the packet went
+            if lay.off_pkttype is not None and self.off.kind == lay.kind:
+                # the link-layer header says which way the packet went
                 b0 = self.cmp("linkhdr", lay.off_pkttype, lay.pkttype_size, SLL_OUTGOING)
-            else:                                # Linux socket-filter ancillary data
-                b0 = self.cmp("packet", SKF_AD_OFF + SKF_AD_PKTTYPE, 2, SLL_OUTGOING)
+            else:
+                # Linux socket-filter ancillary data (libpcap offsets it by the link header,
+                # which pppoes/geneve move)
+                b0 = self.cmp("linkhdr", SKF_AD_OFF + SKF_AD_PKTTYPE, 2, SLL_OUTGOING)
             return f_not(b0) if kind == "inbound" else b0
         if kind == "ifindex":
-            if self.layout.off_ifindex is not None:
+            if self.layout.off_ifindex is not None and self.off.kind == self.layout.kind:
                 return self.cmp("linkhdr", self.layout.off_ifindex, 4, node.arg)
-            return self.cmp("packet", SKF_AD_OFF + SKF_AD_IFINDEX, 4, node.arg)
+            return self.cmp("linkhdr", SKF_AD_OFF + SKF_AD_IFINDEX, 4, node.arg)
         if kind == "vlan":
             return self.gen_vlan(node.arg)
         if kind == "mpls":

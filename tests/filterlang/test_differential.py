@@ -71,7 +71,9 @@ EXTRA = [
     "ip[0] & 0xf > 5 and isis or geneve 5 && arp host 10.0.0.1 || not 10.0.0.1 or icmp",
     "host 10.0.0.1 || ether[12:2] = 0x8100 || not protochain 51 and pppoes && port 80 || (443)"
     " or (byte 3 & 1 or geneve 5) && len > 100 or not tcp port 22",
-    "sctp[0] > atalk[0] or not ip6", "sctp[igmp[0]] > ip[ip[0]] or ip6",
+    "sctp[0] > atalk[0] or not ip6", "pppoes and inbound", "pppoes and outbound",
+    "pppoes and ifindex 3", "geneve and inbound", "geneve and ifindex 3", "vlan and inbound",
+    "mpls and outbound", "sctp[igmp[0]] > ip[ip[0]] or ip6",
     "0x10 >= 14 ^ (len * 3) % link[tcp-syn:2] << tcpflags",
     "igmp[len + ip[255] ^ 8] < 14 or not icmp6[icmptype >> udp[0:2]:1] = vrrp[2:2]",
 ]
