@@ -128,7 +128,7 @@ def _bootp_verbose(ctx: Ctx, bp: int, htype: int, hlen: int) -> None:
     elif cookie == 0x434D5500:
         _cmu(ctx, vend)
     elif cookie:
-        ctx.w("\n\t  Vend-#0x%x" % cookie)
+        ctx.w("\n\t  Vendor-#0x%x" % cookie)
 
 
 def _cmu(ctx: Ctx, vend: int) -> None:

@@ -12,8 +12,7 @@ TYPES = {
     33: "SRV", 34: "ATMA", 35: "NAPTR", 36: "KX", 37: "CERT", 38: "A6", 39: "DNAME", 40: "SINK",
     41: "OPT", 42: "APL", 43: "DS", 44: "SSHFP", 45: "IPSECKEY", 46: "RRSIG", 47: "NSEC",
     48: "DNSKEY", 49: "DHCID", 50: "NSEC3", 51: "NSEC3PARAM", 55: "HIP", 99: "SPF",
-    100: "UINFO", 101: "UID", 102: "GID", 103: "UNSPEC", 104: "NID", 105: "L32", 106: "L64",
-    107: "LP", 108: "EUI48", 109: "EUI64", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR",
+    100: "UINFO", 101: "UID", 102: "GID", 103: "UNSPEC", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR",
     253: "MAILB", 254: "MAILA", 255: "ANY", 256: "URI", 32768: "TA", 32769: "DLV",
 }
 CLASSES = {1: "IN", 3: "CHAOS", 4: "HS", 255: "ANY"}
@@ -22,8 +21,9 @@ OPCODES = ("", " inv_q", " stat", " op3", " notify", " update", " op6", " op7", 
            " zoneRef")
 RCODES = {0: "", 1: " FormErr", 2: " ServFail", 3: " NXDomain", 4: " NotImp", 5: " Refused",
           6: " YXDomain", 7: " YXRRSet", 8: " NXRRSet", 9: " NotAuth", 10: " NotZone",
-          11: " DSOTYPENI", 16: " BadVers", 17: " BadKey", 18: " BadTime", 19: " BadMode",
-          20: " BadName", 21: " BadAlg", 22: " BadTrunc", 23: " BadCookie"}
+          15: " NoChange", 16: " BadVers", 23: " BadCookie",
+          # tcpdump 4.99's table prints these two without the leading space.
+          17: "Resp17", 21: "Resp21"}
 MAXCDNAME = 255
 
 
@@ -49,12 +49,14 @@ def _labellen(ctx: Ctx, cp: int) -> int | None:
     kind = i & 0xC0
     if kind == 0x40:
         if (i & 0x3F) != 0x01:
-            return 0x3F
+            ctx.w("<ELT %d>" % (i & 0x3F))
+            return None
         if not ctx.have(cp + 1, 1):
             return None
         bitlen = ctx.data[cp + 1] or 256
         return ((bitlen + 7) // 8) + 1
     if kind == 0x80:
+        ctx.w("<BAD LABEL TYPE>")
         return None
     return i
 
@@ -211,10 +213,15 @@ def _relts(secs: int) -> str:
     return "".join(out)
 
 
-def _cprint(ctx: Ctx, cp: int) -> int:
-    n = ctx.u8(cp)
+def _cprint(ctx: Ctx, cp: int) -> int | None:
+    """A character-string: what was captured is printed even when the rest is missing."""
+    if not ctx.have(cp, 1):
+        return None
+    n = ctx.data[cp]
     cp += 1
-    ctx.need(cp, n)
+    if not ctx.have(cp, n):
+        _printn(ctx, cp, ctx.avail(cp))
+        return None
     _printn(ctx, cp, n)
     return cp + n
 
@@ -289,6 +296,8 @@ def _rprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
         while cp < rp:
             ctx.w(' "')
             cp = _cprint(ctx, cp)
+            if cp is None:
+                return None
             ctx.w('"')
     elif rtype == 33:
         ctx.w(" ")

@@ -123,7 +123,7 @@ def _llc_frame(ctx: Ctx, off: int, p: int, llc_len: int, length: int, orig_lengt
     try:
         if eflag:
             ctx.w("802.3, length %u: " % llc_len)
-        got = llc.llc_print(ctx, off, p, llc_len)
+        got = llc.llc_print(ctx, off, p, min(llc_len, length))
         if got < 0:
             default_print(ctx, p, ctx.avail(p))
             got = -got

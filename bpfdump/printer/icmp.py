@@ -6,7 +6,7 @@ from .core import Ctx, cksum_shouldbe, in_cksum, tok
 ICMP_NAMES = {0: "echo reply", 4: "source quench", 8: "echo request", 10: "router solicitation",
               13: "time stamp request", 14: "time stamp reply", 15: "information request",
               16: "information reply", 17: "address mask request"}
-UNREACH = {5: "%s source route failed", 6: "net %s unreachable - unknown",
+UNREACH = {5: "%s unreachable - source route failed", 6: "net %s unreachable - unknown",
            7: "host %s unreachable - unknown", 8: "%s unreachable - source host isolated",
            9: "net %s unreachable - admin prohibited", 10: "host %s unreachable - admin prohibited",
            11: "net %s unreachable - tos prohibited", 12: "host %s unreachable - tos prohibited",
@@ -70,7 +70,7 @@ def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
             else:
                 text = "%s unreachable - need to frag" % dst
         else:
-            fmt = UNREACH.get(code, "#%u %%s unreachable" % code)
+            fmt = UNREACH.get(code, "%%s unreachable - #%u" % code)
             text = fmt % names.ip(ctx.bytes(oip + 16, 4))
     elif itype == 5:
         fmt = REDIRECT.get(code, "redirect-#%u %%s to net %%s" % code)
@@ -117,6 +117,9 @@ def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
             ip_print(ctx, oip, inner_len)
         finally:
             ctx.pop_end()
+    if ctx.opts.verbose and itype in (3, 11, 12) and length > 136 and not ctx.have(off, 141):
+        ctx.proto = "icmp"
+        ctx.trunc()
 
 
 def _router_advert(ctx: Ctx, off: int) -> str:
@@ -132,9 +135,9 @@ def _router_advert(ctx: Ctx, off: int) -> str:
         text += "%u:%02u" % (lifetime // 60, lifetime % 60)
     else:
         text += "%u:%02u:%02u" % (lifetime // 3600, (lifetime % 3600) // 60, lifetime % 60)
+    text += " %u:" % num
     if size != 2:
         return text + " [size %u]" % size
-    text += " %u:" % num
     p = off + 8
     for _ in range(num):
         text += " {%s %u}" % (names.ip(ctx.bytes(p, 4)), ctx.u32(p + 4))

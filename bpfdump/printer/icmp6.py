@@ -172,6 +172,24 @@ def icmp6_print(ctx: Ctx, off: int, length: int, net) -> None:
         pass
     elif itype in (146, 144):
         ctx.w(", id 0x%04x" % ctx.u16(off + 4))
+    elif itype == 145:
+        if o.verbose:
+            ctx.w(", id 0x%04x" % ctx.u16(off + 4))
+            p = off + 8
+            while p < off + length:
+                ctx.w(", %s" % names.ip6(ctx.bytes(p, 16)))
+                p += 16
+    elif itype == 147:
+        if o.verbose:
+            ctx.w(", id 0x%04x" % ctx.u16(off + 4))
+            flags = ctx.u16(off + 6)
+            if flags & 0xC000:
+                ctx.w(" ")
+            if flags & 0x8000:
+                ctx.w("M")
+            if flags & 0x4000:
+                ctx.w("O")
+            _opts(ctx, off + 8, length - 8)
     elif itype == 143:
         _mldv2_report(ctx, off, length)
     else:

@@ -22,14 +22,9 @@ class NetHdr:
 
 
 def _frag_flags(off: int) -> str:
-    names = []
-    if off & 0x8000:
-        names.append("rsvd")
-    if off & 0x4000:
-        names.append("DF")
-    if off & 0x2000:
-        names.append("+")
-    return "".join(names) or "none"
+    names = [name for bit, name in ((0x2000, "+"), (0x4000, "DF"), (0x8000, "rsvd"))
+             if off & bit]
+    return ", ".join(names) or "none"
 
 
 def _print_route(ctx: Ctx, cp: int, length: int) -> None:
@@ -241,10 +236,22 @@ def demux(ctx: Ctx, proto: int, off: int, length: int, net: NetHdr) -> None:
         tcp.tcp_print(ctx, off, length, net)
     elif proto == 17:
         udp.udp_print(ctx, off, length, net)
-    elif proto == 1 and net.version == 4:
-        icmp.icmp_print(ctx, off, length, net)
-    elif proto == 58 and net.version == 6:
-        icmp6.icmp6_print(ctx, off, length, net)
+    elif proto == 1:
+        if net.version == 4:
+            icmp.icmp_print(ctx, off, length, net)
+        else:
+            ctx.w("[ICMP requires IPv4] (invalid)")
+    elif proto == 58:
+        if net.version == 6:
+            icmp6.icmp6_print(ctx, off, length, net)
+        else:
+            ctx.w("[ICMPv6 requires IPv6] (invalid)")
+    elif proto == 143:
+        if net.version == 6:
+            from .ether import ether_print
+            ether_print(ctx, off, length)
+        else:
+            ctx.w("[Ethernet requires IPv6] (invalid)")
     elif proto == 4:
         ip_print(ctx, off, length)
     elif proto == 41:

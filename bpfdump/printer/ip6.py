@@ -6,53 +6,58 @@ from .ip import NetHdr, demux
 from .tables import IPPROTOS
 
 
-def _opts(ctx: Ctx, p: int, length: int) -> None:
+def _opts(ctx: Ctx, p: int, length: int) -> bool:
+    """Hop-by-hop / destination options; printed with -v, always checked. False = malformed."""
+    show = ctx.opts.verbose
+    w = ctx.w if show else (lambda text: None)
     i = 0
     while i < length:
         kind = ctx.u8(p + i)
         if kind == 0:
-            ctx.w("(pad1)")
+            w("(pad1)")
             i += 1
             continue
         if i + 1 >= length:
-            raise Truncated()
+            return False
         optlen = ctx.u8(p + i + 1) + 2
         if i + optlen > length:
-            raise Truncated()
+            return False
         if kind == 1:
-            ctx.w("(padn)")
+            w("(padn)")
         elif kind == 5:
             if optlen < 4:
-                ctx.w("(rtalert: trunc)")
-                raise Truncated()
+                w("(rtalert: trunc)")
+                return False
             if ctx.u8(p + i + 1) != 2:
-                ctx.w("(rtalert: invalid len %u)" % ctx.u8(p + i + 1))
-                raise Truncated()
-            ctx.w("(rtalert: 0x%04x) " % ctx.u16(p + i + 2))
+                w("(rtalert: invalid len %u)" % ctx.u8(p + i + 1))
+                return False
+            w("(rtalert: 0x%04x) " % ctx.u16(p + i + 2))
         elif kind == 0xC2:
             if optlen < 6:
-                ctx.w("(jumbo: trunc)")
-                raise Truncated()
+                w("(jumbo: trunc)")
+                return False
             if ctx.u8(p + i + 1) != 4:
-                ctx.w("(jumbo: invalid len %u)" % ctx.u8(p + i + 1))
-                raise Truncated()
-            ctx.w("(jumbo: %u) " % ctx.u32(p + i + 2))
+                w("(jumbo: invalid len %u)" % ctx.u8(p + i + 1))
+                return False
+            w("(jumbo: %u) " % ctx.u32(p + i + 2))
         elif kind == 0xC9:
             if optlen < 18:
-                ctx.w("(homeaddr: trunc)")
-                raise Truncated()
+                w("(homeaddr: trunc)")
+                return False
             if ctx.u8(p + i + 1) < 16:
-                ctx.w("(homeaddr: invalid len %u)" % ctx.u8(p + i + 1))
-                raise Truncated()
-            ctx.w("(homeaddr: %s" % ctx.state.names.ip6(ctx.bytes(p + i + 2, 16)))
+                w("(homeaddr: invalid len %u)" % ctx.u8(p + i + 1))
+                return False
+            w("(homeaddr: %s" % ctx.state.names.ip6(ctx.bytes(p + i + 2, 16)))
             if ctx.u8(p + i + 1) > 16:
-                ctx.w(" ")
-                _opts(ctx, p + i + 18, optlen - 18)
-            ctx.w(")")
+                w(" ")
+                if not _opts(ctx, p + i + 18, optlen - 18):
+                    return False
+            w(")")
         else:
-            ctx.w("(type %u: len=%u)" % (kind, ctx.u8(p + i + 1)))
+            w("(opt_type 0x%02x: len=%u)" % (kind, ctx.u8(p + i + 1)))
         i += optlen
-    ctx.w(" ")
+    w(" ")
+    return True
 
 
 def _optproc(ctx: Ctx, p: int, name: str) -> int:
@@ -60,8 +65,8 @@ def _optproc(ctx: Ctx, p: int, name: str) -> int:
     if not ctx.have(p, hlen):
         ctx.trunc()
     ctx.w(name + " ")
-    if ctx.opts.verbose:
-        _opts(ctx, p + 2, hlen - 2)
+    if not _opts(ctx, p + 2, hlen - 2):
+        ctx.trunc()
     return hlen
 
 
@@ -81,7 +86,7 @@ def _rt6(ctx: Ctx, p: int) -> int:
         if rsv or ctx.opts.verbose:
             ctx.w(", rsv=0x%x" % rsv)
         if length % 2 == 1:
-            ctx.w(" [invalid length %u]" % length)
+            ctx.w(" (invalid length %u)" % length)
             ctx.w(" (invalid)")
             return -1
         a = p + 8

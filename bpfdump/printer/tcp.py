@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import struct
 
-from .core import Ctx, cksum_shouldbe, in_cksum, tok
+from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
 from .text import HTTP_CMDS, RTSP_CMDS, ssh_print, txtproto_print
 
 TCP_FLAGS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."), (0x20, "U"),
@@ -118,14 +118,23 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         except _OptTrunc as exc:
             ctx.w(" [|tcp]" + (">" if exc.args[0] else ""))
             return
+        except _OptBad:
+            return
     ctx.w(", length %u" % length)
     if length <= 0:
         return
+    if not ctx.have(off, hlen):
+        ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
+        raise Truncated()
     p = off + hlen
     if flags & 0x04 and o.verbose:
         _rst_data(ctx, p, length)
         return
     _payload(ctx, p, length, sport, dport)
+
+
+class _OptBad(Exception):
+    """A malformed option: tcpdump prints [bad opt] and stops printing the segment."""
 
 
 class _OptTrunc(Exception):
@@ -149,7 +158,7 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
             cp += 1
             if optlen < 2 or optlen > hlen:
                 ctx.w("[bad opt]" + ("" if first_opt else "]"))
-                return
+                raise _OptBad()
             hlen -= 1
         hlen -= 1
         datalen = 0
@@ -166,13 +175,13 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
             datalen = 2
             if not lencheck(2):
                 ctx.w("[bad opt]" + ("" if first_opt else "]"))
-                return
+                raise _OptBad()
             ctx.w(" %u" % ctx.u16(cp))
         elif opt == 3:
             datalen = 1
             if not lencheck(1):
                 ctx.w("[bad opt]" + ("" if first_opt else "]"))
-                return
+                raise _OptBad()
             ctx.w(" %u" % ctx.u8(cp))
         elif opt == 5:
             datalen = optlen - 2
@@ -192,22 +201,28 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
             datalen = 4
             if not lencheck(4):
                 ctx.w("[bad opt]" + ("" if first_opt else "]"))
-                return
+                raise _OptBad()
             ctx.w(" %u" % ctx.u32(cp))
         elif opt == 8:
             datalen = 8
             if not lencheck(8):
                 ctx.w("[bad opt]" + ("" if first_opt else "]"))
-                return
+                raise _OptBad()
             ctx.w(" val %u ecr %u" % (ctx.u32(cp), ctx.u32(cp + 4)))
         elif opt == 28:
             datalen = 2
             if not lencheck(2):
                 ctx.w("[bad opt]" + ("" if first_opt else "]"))
-                return
+                raise _OptBad()
             uto = ctx.u16(cp)
             ctx.w(" 0x%x" % uto)
             ctx.w(" %u" % ((uto >> 1) * 60 if uto & 1 else uto >> 1))
+        elif opt == 254:
+            datalen = optlen - 2
+            if not lencheck(datalen) or datalen < 2:
+                ctx.w("[bad opt]" + ("" if first_opt else "]"))
+                raise _OptBad()
+            ctx.w("-%04x" % ctx.u16(cp))
         elif opt in (0, 1):
             datalen = 0
         else:
