@@ -12,7 +12,7 @@ import pytest
 
 import filterlang
 from tests.filterlang.test_differential_oracle import (SUPPORTED, OracleError, libpcap_compile,
-                                                       libpcap_run)
+                                                       verdict_pair)
 from tests.support import expressions, packets
 
 # Expressions aimed at the compiler's corners (in addition to tests/support's corpus).
@@ -112,8 +112,7 @@ def check(expr: str, linktype: str, step: int):
             f"libpcap: {their_err or 'accepts'}; filterlang: {my_err or 'accepts'}"
         return
     for sample in corpus(linktype, step):
-        want = libpcap_run(theirs, sample.data, sample.wirelen)
-        got = libpcap_run(mine, sample.data, sample.wirelen)
+        want, got = verdict_pair(theirs, mine, sample.data, sample.wirelen)
         assert got == want, f"{sample.name}: filterlang {got}, libpcap {want}"
 
 

