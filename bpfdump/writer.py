@@ -287,7 +287,10 @@ def pcap_records(batch, snaplen: int, nano: bool) -> bytearray:
     out = np.empty(total, dtype=np.uint8)
     data = range_mask(at + 16, caplen, total)
     out[data] = gather_ranges(batch.buf, batch.base, caplen)
-    out[~data] = head.view(np.uint8).ravel()
+    # the headers, one 32-bit field at a time through an unaligned view
+    fields = np.ndarray((total - 3,), dtype=np.uint32, buffer=out, strides=(1,))
+    for j in range(4):
+        fields[at + 4 * j] = head[:, j]
     return out
 
 
