@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
+from .sequence import InsnSequence
+
 
 class Class(IntEnum):
     LD = 0x00
@@ -185,23 +187,11 @@ def jump(code: int, k: int, jt: int, jf: int) -> Insn:
     return Insn(code, jt, jf, k & 0xFFFFFFFF)
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+@dataclass(frozen=True, slots=True, init=False)
+class Program(InsnSequence):
     """An ordered tuple of instructions."""
 
     insns: tuple[Insn, ...]
-
-    def __init__(self, insns=()):
-        object.__setattr__(self, "insns", tuple(insns))
-
-    def __len__(self) -> int:
-        return len(self.insns)
-
-    def __iter__(self):
-        return iter(self.insns)
-
-    def __getitem__(self, pc):
-        return self.insns[pc]
 
     def to_tuples(self) -> list[tuple[int, int, int, int]]:
         return [(i.code, i.jt, i.jf, i.k) for i in self.insns]

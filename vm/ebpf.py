@@ -23,6 +23,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from .sequence import InsnSequence
+
 class Class(IntEnum):
     LD = 0x00
     LDX = 0x01
@@ -154,22 +156,10 @@ class Insn:
         return cls(opcode, regs & 0x0F, regs >> 4, off, imm)
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+@dataclass(frozen=True, slots=True, init=False)
+class Program(InsnSequence):
     """An ordered tuple of instruction slots (LD_IMM64 takes two)."""
     insns: tuple[Insn, ...]
-
-    def __init__(self, insns=()):
-        object.__setattr__(self, "insns", tuple(insns))
-
-    def __len__(self) -> int:
-        return len(self.insns)
-
-    def __iter__(self):
-        return iter(self.insns)
-
-    def __getitem__(self, pc):
-        return self.insns[pc]
 
     def encode(self) -> bytes:
         return b"".join(i.encode() for i in self.insns)
