@@ -39,14 +39,15 @@ class Clock:
             sec, frac = self._split(ts_q)
             return ("%d.%09d " if self.nano else "%d.%06d ") % (sec, frac)
         if fmt in (3, 5):
-            if self._ref is None:
+            if not self._ref:  # tcpdump treats a zero reference time as "not set yet"
                 self._ref = ts_q
             delta = ts_q - self._ref
             sign = "-" if delta < 0 else " "
             sec, frac = self._split(abs(delta))
             if fmt == 3:
                 self._ref = ts_q
-            return sign + _hms(sec, frac, self.nano) + " "
+            # tcpdump formats the delta as a UTC time of day: whole days drop out.
+            return sign + _hms(sec % 86400, frac, self.nano) + " "
         if fmt == 4:
             sec, frac = self._split(ts_q)
             tm = time.localtime(sec)

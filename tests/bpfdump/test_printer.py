@@ -555,3 +555,46 @@ def test_every_snaplen_matches_tcpdump(snap_dir, args):
         if same != total or diff:
             failures.append("snaplen %d: %d/%d\n%s" % (snap, same, total, diff[:2000]))
     assert not failures, "\n".join(failures[:5])
+
+
+# --------------------------------------------------------------------------- timestamps
+
+TS_VALUES = [1_700_000_000_500_000_000, 1_700_000_000_100_000_000, 1_700_000_003_999_999_999,
+             1_700_000_003_000_000_000, 1_600_000_000_000_000_000, 1_800_000_000_123_456_789,
+             1_800_000_000_123_456_789, 0, 86_399_999_999_999]
+TS_SETS = [[], ["-t"], ["-tt"], ["-ttt"], ["-tttt"], ["-ttttt"], ["--nano"], ["-tt", "--nano"],
+           ["-ttt", "--nano"], ["-tttt", "--nano"], ["-ttttt", "--nano"], ["-#", "-ttt"]]
+
+
+@pytest.fixture(scope="module")
+def ts_pcaps(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ts")
+    frame = bytes.fromhex("66778899aabb00112233445588b5") + b"abcd"
+    recs = [(ts, len(frame), frame) for ts in TS_VALUES]
+    out = {}
+    for nano in (False, True):
+        path = base / ("ts_%s.pcap" % ("nano" if nano else "micro"))
+        path.write_bytes(_pcap_bytes(recs, 1, nano=nano))
+        out[nano] = path
+    return out
+
+
+@pytest.mark.parametrize("args", TS_SETS, ids=_ids(TS_SETS))
+@pytest.mark.parametrize("nano_file", [False, True], ids=["micro-file", "nano-file"])
+def test_timestamps_match_tcpdump(ts_pcaps, nano_file, args):
+    same, total, diff = compare(ts_pcaps[nano_file], ["-q"] + args)
+    assert same == total and not diff, "%d/%d lines identical\n%s" % (same, total, diff)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_local_time_formats_follow_tz(ts_pcaps, zone, monkeypatch):
+    if not os.path.exists(os.path.join("/usr/share/zoneinfo", zone)):
+        pytest.skip("zoneinfo for %s not installed" % zone)
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    for args in ([], ["-tttt"], ["-tttt", "--nano"]):
+        proc = subprocess.run([TCPDUMP, "-r", str(ts_pcaps[True]), "-q"] + args,
+                              capture_output=True, env=dict(os.environ, TZ=zone), timeout=60)
+        theirs = proc.stdout.decode("latin-1")[:-1].split("\n")
+        ours = _ours(ts_pcaps[True], _opts(["-q"] + args))
+        assert ours == theirs, "\n".join(difflib.unified_diff(theirs, ours, lineterm=""))
