@@ -169,7 +169,7 @@ class PcapSource(Source):
                            f"only got {got}", off)
 
 
-# -- batches: record offsets indexed with numpy ------------------------------------------------------
+# -- batches: record offsets indexed with numpy --------------------------------------------------
 #
 # Records form a chain (each header gives the length of what follows), which is sequential by
 # nature. To index it without a Python step per record, a window of the file is cut into lanes;
