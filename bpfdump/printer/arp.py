@@ -16,7 +16,7 @@ def _linkaddr(ctx: Ctx, off: int, n: int) -> str:
     if n == 6:
         return ctx.state.names.mac(ctx.data[off:off + 6])
     if n == 0:
-        return "<null>"
+        return "<empty>"
     return ":".join("%02x" % b for b in ctx.data[off:off + n])
 
 
@@ -69,7 +69,7 @@ def arp_print(ctx: Ctx, off: int, length: int) -> None:
         ctx.w("%s at %s" % (_linkaddr(ctx, sha, hln), paddr(spa)))
     else:
         from .ether import default_print
-        default_print(ctx, off, ctx.avail(off))
+        default_print(ctx, off, ctx.avail(off), always=True)
         return
     ctx.w(", length %u" % length)
 

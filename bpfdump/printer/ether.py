@@ -13,10 +13,11 @@ from .tables import ETHERTYPE_8021Q, ETHERTYPES, VLAN_TYPES
 MAX_ETHERNET_LENGTH = 1500
 
 
-def default_print(ctx: Ctx, off: int, length: int) -> None:
-    """tcpdump's fallback for payloads it cannot decode: a -X style dump (unless -x/-X/-A)."""
+def default_print(ctx: Ctx, off: int, length: int, always: bool = False) -> None:
+    """tcpdump's fallback for payloads it cannot decode: a -X style dump, which -x, -X and -q
+    suppress unless the caller prints it unconditionally (always=True, as ARP does)."""
     o = ctx.opts
-    if o.hex or o.hexascii or o.quiet:
+    if not always and (o.hex or o.hexascii or o.quiet):
         return
     avail = ctx.avail(off)
     n = min(length, avail)

@@ -73,7 +73,7 @@ def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
             fmt = UNREACH.get(code, "%%s unreachable - #%u" % code)
             text = fmt % names.ip(ctx.bytes(oip + 16, 4))
     elif itype == 5:
-        fmt = REDIRECT.get(code, "redirect-#%u %%s to net %%s" % code)
+        fmt = REDIRECT.get(code, "redirect-#%u %%s to %%s" % code)
         text = fmt % (names.ip(ctx.bytes(oip + 16, 4)), names.ip(ctx.bytes(off + 4, 4)))
     elif itype == 11:
         ctx.need(oip + 16, 4)

@@ -23,7 +23,7 @@ OPT_NAMES = {1: "source link-address", 2: "destination link-address", 3: "prefix
              4: "redirected header", 5: "mtu", 25: "rdnss", 31: "dnssl",
              7: "advertisement interval", 8: "homeagent information", 24: "route info"}
 PI_FLAGS = {0x80: "onlink", 0x40: "auto", 0x20: "router"}
-RA_FLAGS = {0x80: "managed", 0x40: "other stateful", 0x20: "home agent"}
+RA_FLAGS = {0x80: "managed", 0x40: "other stateful", 0x20: "home agent", 0x02: "ipv6 only"}
 NA_FLAGS = {0x80000000: "router", 0x40000000: "solicited", 0x20000000: "override"}
 RTPREF = ("medium", "high", "rsv", "low")
 
@@ -60,8 +60,10 @@ def _upper(ctx: Ctx, oip: int):
             nh2 = ctx.u8(p)
             p += (ctx.u8(p + 1) + 2) << 2
             nh = nh2
-        else:
+        elif nh in (6, 17):
             return nh, p
+        else:
+            return None
 
 
 def icmp6_print(ctx: Ctx, off: int, length: int, net) -> None:

@@ -256,7 +256,7 @@ def demux(ctx: Ctx, proto: int, off: int, length: int, net: NetHdr) -> None:
         ip_print(ctx, off, length)
     elif proto == 41:
         ip6.ip6_print(ctx, off, length)
-    elif proto == 59 and net.version == 6:
+    elif proto == 59:
         ctx.w("no next header")
     else:
         names = ctx.state.names

@@ -25,17 +25,11 @@ def _opts(ctx: Ctx, p: int, length: int) -> bool:
         if kind == 1:
             w("(padn)")
         elif kind == 5:
-            if optlen < 4:
-                w("(rtalert: trunc)")
-                return False
             if ctx.u8(p + i + 1) != 2:
                 w("(rtalert: invalid len %u)" % ctx.u8(p + i + 1))
                 return False
             w("(rtalert: 0x%04x) " % ctx.u16(p + i + 2))
         elif kind == 0xC2:
-            if optlen < 6:
-                w("(jumbo: trunc)")
-                return False
             if ctx.u8(p + i + 1) != 4:
                 w("(jumbo: invalid len %u)" % ctx.u8(p + i + 1))
                 return False
