@@ -35,12 +35,15 @@ def compile_expression(expr: str, linktype="EN10MB", snaplen: int = 262144,
     sys.setrecursionlimit(max(limit, 20000))   # deeply nested parentheses / "not not ..."
     try:
         tree = parse(expr)
-        program = CodeGen(expr, lt, snaplen, mask).program(tree)
+        gen = CodeGen(expr, lt, snaplen, mask)
+        program = gen.program(tree)
     except RecursionError:
         raise FilterError("expression too complex", expr, (0, len(expr))) from None
     finally:
         sys.setrecursionlimit(limit)
-    if optimize:
+    # libpcap leaves programs alone whose offsets live in scratch memory (geneve), as it does
+    # protochain's loop (the optimizer returns programs with a backward jump unchanged)
+    if optimize and not _no_optimize(gen):
         try:
             from .optimize import optimize as run_optimizer
         except ImportError:
@@ -52,6 +55,11 @@ def compile_expression(expr: str, linktype="EN10MB", snaplen: int = 262144,
                 raise FilterError(exc.message, expr, (0, len(expr))) from None
             raise
     return program
+
+
+def _no_optimize(gen) -> bool:
+    """What libpcap's no_optimize flag would say after generating this program."""
+    return bool(getattr(gen, "no_optimize", False) or gen.off.geneve)
 
 
 def _netmask(netmask):
