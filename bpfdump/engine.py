@@ -208,28 +208,10 @@ def _single(values):
 
 
 def batch_writer(sink):
-    """How to hand a whole Batch to `sink`: its `write_batch`, a pcap writer's block write,
-    a counter's addition, or one `write` per packet."""
+    """How to hand a whole Batch to `sink`: its own `write_batch`, else one `write` per packet."""
     fn = getattr(sink, "write_batch", None)
     if fn is not None:
         return fn
-    from .writer import PcapWriter
-    inner = getattr(sink, "_writer", None)
-    if isinstance(inner, PcapWriter) and not getattr(sink, "_packet_buffered", True):
-        # a -w sink without rotation (sinks.WriteSink): write the records in one block
-        from .errors import RuntimeFailure
-
-        def write(batch):
-            try:
-                inner.write_batch(batch)
-            except OSError as exc:
-                raise RuntimeFailure(f"write error: {exc.strerror}") from None
-            sink.count += len(batch)
-        return write
-    if type(sink).__name__ == "CountSink" and hasattr(sink, "count"):
-        def count(batch):
-            sink.count += len(batch)
-        return count
 
     def each(batch):
         for pkt in batch.packets():

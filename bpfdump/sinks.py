@@ -36,6 +36,9 @@ class CountSink:
     def write(self, pkt) -> None:
         self.count += 1
 
+    def write_batch(self, batch) -> None:
+        self.count += len(batch)
+
     def close(self) -> None:
         self._out.write(f"{self.count} packet{'' if self.count == 1 else 's'}\n")
         self._out.flush()
@@ -72,6 +75,19 @@ class WriteSink:
         except OSError as exc:
             raise RuntimeFailure(f"write error: {exc.strerror}") from None
         self.count += 1
+
+    def write_batch(self, batch) -> None:
+        """A block of packets at once (the writer rotates between packets itself); with -U,
+        packet by packet so that each one is flushed."""
+        if self._packet_buffered:
+            for pkt in batch.packets():
+                self.write(pkt)
+            return
+        try:
+            self._writer.write_batch(batch)
+        except OSError as exc:
+            raise RuntimeFailure(f"write error: {exc.strerror}") from None
+        self.count += len(batch)
 
     @property
     def file_limit(self) -> int | None:
