@@ -1,2 +1,19 @@
-"""BPF models: classic BPF (cbpf), eBPF (ebpf), translation, verification and execution."""
-from . import cbpf, ebpf  # noqa: F401
+"""BPF models: classic BPF (cbpf), eBPF (ebpf), translation, verification and execution.
+
+Submodules load on first use (``import vm; vm.translate.to_ebpf(...)`` works), so that a job
+that needs only classic BPF does not pay for the rest.
+"""
+import importlib
+
+_SUBMODULES = frozenset({"batch", "cbpf", "conformance", "ebpf", "helpers", "interp", "kernel",
+                         "maps", "ringbuf", "sequence", "translate", "verifier"})
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | _SUBMODULES)
