@@ -214,11 +214,16 @@ class Offsets:
     label_depth: int = 0
     vlan_depth: int = 0
     pppoes: bool = False
-    # scratch registers holding the variable part of an offset (after geneve), else None
+    # scratch registers holding the variable part of an offset (after geneve/vxlan), else None
     linkhdr_reg: int | None = None
     linktype_reg: int | None = None
     linkpl_reg: int | None = None
-    geneve: bool = False
+    geneve: bool = False          # inside Geneve (libpcap then leaves the program unoptimized)
+    vxlan: bool = False           # inside VXLAN (optimized as usual)
+
+    @property
+    def encap(self) -> bool:
+        return self.geneve or self.vxlan
 
 
 class CodeGen:
@@ -686,9 +691,9 @@ class CodeGen:
         self.error("Ethernet address used in non-ether expression")
 
     def prevlinkhdr_check(self) -> Frag | None:
-        """Inside Geneve: is there an inner Ethernet header (header offset != payload offset)?"""
+        """Inside a tunnel: is there an inner Ethernet header (header offset != payload offset)?"""
         o = self.off
-        if not o.geneve:
+        if not o.encap:
             return None
         stmts = [Insn(LD | MEM, 0, 0, o.linkhdr_reg), Insn(LDX | MEM, 0, 0, o.linkpl_reg)]
         return f_not(leaf_test(stmts, JMP | JEQ | X, 0))
@@ -846,7 +851,7 @@ class CodeGen:
                 self.error("can't parse filter expression: syntax error")
             if proto not in (None, "ip", "arp", "rarp"):
                 self.error(f"'{proto}' is not a valid qualifier for 'gateway'")
-            if self.off.geneve:
+            if self.off.encap:
                 self.error("'gateway' cannot be used within VXLAN or Geneve")
             if self.off.label_depth:
                 self.error("'gateway' cannot be used within MPLS")
@@ -1058,6 +1063,8 @@ class CodeGen:
             return self.gen_pppoes(node.arg)
         if kind == "geneve":
             return self.gen_geneve(node.arg)
+        if kind == "vxlan":
+            return self.gen_vxlan(node.arg)
         if kind == "byte":
             return self.gen_byteop(*node.arg)
         if kind == "llc":
@@ -1137,17 +1144,16 @@ class CodeGen:
         o.vlan_depth += 1
         return b0
 
-    def gen_geneve(self, vni) -> Frag:
-        """UDP port 6081, version 0 [and VNI]; then every later test looks inside the tunnel
-        (offsets become variable, held in scratch registers)."""
-        if vni is not None and vni > 0xFFFFFF:
-            self.error(f"Geneve VNI {vni} greater than maximum 16777215")
+    def udp_tunnel(self, port: int, flags: tuple, vni) -> Frag:
+        """UDP to ``port`` over IPv4 or IPv6 whose tunnel header's first byte matches ``flags``
+        (value, mask) [and whose VNI is ``vni``]; leaves X (and A) at the UDP header's offset
+        from the link-layer payload, as libpcap's tunnel checks do."""
         o = self.off
 
         def check(v6: bool) -> Frag:
             rel = "tran6" if v6 else "tran4"
-            b0 = (self.gen_port6 if v6 else self.gen_port)(6081, 6081, 17, "dst")
-            b1 = f_and(b0, self.cmp(rel, 8, 1, 0, 0xC0))
+            b0 = (self.gen_port6 if v6 else self.gen_port)(port, port, 17, "dst")
+            b1 = f_and(b0, self.cmp(rel, 8, 1, *flags))
             if vni is not None:
                 b1 = f_and(b1, self.cmp(rel, 12, 4, vni << 8, 0xFFFFFF00))
             return b1
@@ -1160,7 +1166,23 @@ class CodeGen:
             stmts = [Insn(LDX | MEM, 0, 0, o.linkpl_reg), Insn(LD | IMM, 0, 0, 40),
                      Insn(ALU | X | 0x00, 0, 0, 0), Insn(MISC | TAX, 0, 0, 0)]
         b6 = f_and(check(True), leaf_test(stmts, JMP | JEQ | X, 0))
-        b = f_or(b4, b6)
+        return f_or(b4, b6)
+
+    def enter_tunnel(self, r_hdr: int, r_type: int, r_pl: int):
+        """Later tests look at the inner Ethernet frame, its offsets held in M[r_*]."""
+        o = self.off
+        o.linkhdr, o.linkhdr_reg = 0, r_hdr
+        o.linktype, o.linktype_reg = 0, r_type
+        o.linkpl, o.linkpl_reg = 0, r_pl
+        o.kind = "ether"
+
+    def gen_geneve(self, vni) -> Frag:
+        """UDP port 6081, version 0 [and VNI]; then every later test looks inside the tunnel
+        (offsets become variable, held in scratch registers)."""
+        if vni is not None and vni > 0xFFFFFF:
+            self.error(f"Geneve VNI {vni} greater than maximum 16777215")
+        o = self.off
+        b = self.udp_tunnel(6081, (0, 0xC0), vni)
         r_type = self.alloc_reg()
         r_hdr = self.alloc_reg()
         r_pl = self.alloc_reg()
@@ -1178,11 +1200,29 @@ class CodeGen:
                  Insn(STX, 0, 0, r_pl),                                   # inner payload
                  Insn(LD | IMM, 0, 0, 0)]
         b = f_and(b, leaf_test(chunk, JMP | JEQ | K, 0))
-        o.linkhdr, o.linkhdr_reg = 0, r_hdr
-        o.linktype, o.linktype_reg = 0, r_type
-        o.linkpl, o.linkpl_reg = 0, r_pl
-        o.kind = "ether"
+        self.enter_tunnel(r_hdr, r_type, r_pl)
         o.geneve = True
+        return b
+
+    def gen_vxlan(self, vni) -> Frag:
+        """UDP port 4789 with the I flag byte exactly 0x08 [and VNI]; the 8-byte VXLAN header
+        is always followed by Ethernet, which every later test looks inside."""
+        if vni is not None and vni > 0xFFFFFF:
+            self.error(f"VXLAN VNI {vni} greater than maximum 16777215")
+        o = self.off
+        b = self.udp_tunnel(4789, (0x08,), vni)
+        r_hdr = self.alloc_reg()
+        r_type = self.alloc_reg()
+        r_pl = self.alloc_reg()
+        chunk = [Insn(ALU | K | 0x00, 0, 0, o.linkpl + o.nl + 8),     # A = VXLAN header
+                 Insn(ALU | K | 0x00, 0, 0, 8), Insn(ST, 0, 0, r_hdr),   # inner Ethernet
+                 Insn(ALU | K | 0x00, 0, 0, 12), Insn(ST, 0, 0, r_type),  # its type field
+                 Insn(ALU | K | 0x00, 0, 0, 2), Insn(MISC | TAX, 0, 0, 0),
+                 Insn(STX, 0, 0, r_pl),                                   # inner payload
+                 Insn(LD | IMM, 0, 0, 0)]
+        b = f_and(b, leaf_test(chunk, JMP | JEQ | K, 0))
+        self.enter_tunnel(r_hdr, r_type, r_pl)
+        o.vxlan = True
         return b
 
     def unsupported(self, what: str):

@@ -29,7 +29,8 @@ RELOPS = {">": ">", ">=": ">=", "=": "=", "==": "=", "<": "<", "<=": "<=", "!=":
 ARITH_OPS = {"+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"}
 ID_KINDS = {"ID", "HID", "HID6", "EID", "AID"}
 # keywords that take an optional number (``vlan [n]``) and ones that take a required one
-OPTIONAL_NUM = {"VLAN": "vlan", "MPLS": "mpls", "PPPOES": "pppoes", "GENEVE": "geneve"}
+OPTIONAL_NUM = {"VLAN": "vlan", "MPLS": "mpls", "PPPOES": "pppoes", "GENEVE": "geneve",
+                "VXLAN": "vxlan"}
 # link-type families we parse but do not generate code for (their codegen hooks report it)
 FOREIGN_WITH_ARG = {"TYPE": "type", "SUBTYPE": "subtype", "DIR": "dir", "PF_IFNAME": "ifname",
                     "PF_RSET": "ruleset", "PF_RNR": "rulenum", "PF_SRNR": "subrulenum",
@@ -245,7 +246,7 @@ class Parser:
     def parse_other(self):
         # grammar: other := less NUM | greater NUM | inbound | outbound | ifindex NUM | byte ...
         #                 | vlan [pnum] | mpls [pnum] | pppoed | pppoes [pnum] | geneve [pnum]
-        #                 | llc [ID | rnr]        (no vxlan: libpcap 1.10 has none)
+        #                 | vxlan [pnum] | llc [ID | rnr]     (vxlan: libpcap 1.11, not 1.10)
         tok = self.peek()
         kind = tok.kind
         if kind in ("LESS", "GREATER", "IFINDEX"):

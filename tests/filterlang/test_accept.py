@@ -48,6 +48,8 @@ def check(block, alias, step):
     try:
         theirs = libpcap_compile(alias, linktype, snaplen, False, netmask)
     except OracleError as exc:
+        if "vxlan" in alias:
+            pytest.skip("vxlan is libpcap 1.11 syntax: test_vxlan.py checks master's programs")
         with pytest.raises(filterlang.FilterError):
             filterlang.compile(alias, linktype, snaplen, False, netmask)
         pytest.skip(f"libpcap 1.10 rejects it here too: {exc}")

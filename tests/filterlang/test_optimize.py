@@ -243,7 +243,7 @@ def test_vxlan_regressions_with_our_compiler(expr):
     for vni in (18, 5):
         for payload in inner:
             outer = (scapy.Ether() / scapy.IP() / scapy.UDP(sport=4789, dport=4789)
-                     / scapy.VXLAN(vni=vni) / payload)
+                     / scapy.VXLAN(flags=0x08, vni=vni) / payload)   # scapy's default is 0x0c
             samples.append(bytes(outer))
     rows = unopt.to_tuples()
     mine = optimize(unopt).to_tuples()
