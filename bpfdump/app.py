@@ -65,8 +65,11 @@ def _lookup_linktype(name: str):
         raise UsageError(f"invalid data link type {name}") from None
 
 
-def compile_filter(expr: str, linktype, snaplen: int, optimize: bool, netmask=None):
-    """Compile EXPR (empty = accept everything) or raise UsageError with the pointed message."""
+def compile_filter(expr: str, linktype, snaplen: int, optimize: bool, netmask: int = 0):
+    """Compile EXPR (empty = accept everything) or raise UsageError with the pointed message.
+
+    ``netmask`` is the capture network's IPv4 mask; like tcpdump we pass 0 when there is none
+    (files, -d, interfaces without an IPv4 address), so `ip broadcast` tests 0 and all-ones."""
     import filterlang
     try:
         return filterlang.compile(expr, linktype=linktype, snaplen=snaplen, optimize=optimize,

@@ -63,7 +63,7 @@ def run(opts: dict, expr: str) -> int:
         if iface == "any":
             print(f"bpfdump: data link type {linktype.name}", file=sys.stderr)
         prog = compile_filter(expr, linktype.dlt, snaplen, not opts["no_optimize"],
-                              netmask=ipv4_netmask(iface))
+                              netmask=ipv4_netmask(iface) or 0)
         if opts["kernel_filter"]:
             # the VM still checks what the kernel passes: packets queued before the attach
             # were not filtered, and only matching packets reach us after it

@@ -180,3 +180,22 @@ def test_truncated_capture_prints_what_came_first(tmp_path):
     assert a.returncode == b.returncode == 1
     assert a.stdout == b.stdout
     assert "Traceback" not in a.stderr.decode()
+
+
+@needs_tcpdump
+@pytest.mark.exhaustive
+def test_write_matches_tcpdump_for_every_corpus_expression(tmp_path):
+    """Our compiler, optimizer, VM and writer end to end: for every expression of the
+    differential corpus, the -w file is byte-identical to tcpdump's on the sample capture."""
+    from tests.support.expressions import EXPRESSIONS
+    ours, theirs = tmp_path / "ours.pcap", tmp_path / "theirs.pcap"
+    differ = []
+    for expr in EXPRESSIONS:
+        b = tcpdump("-r", str(SAMPLE), "-w", str(theirs), "--", expr)
+        a = bpfdump("-r", str(SAMPLE), "-w", str(ours), "--", expr)
+        if b.returncode != 0:
+            assert a.returncode != 0, expr
+            continue
+        if a.returncode != 0 or ours.read_bytes() != theirs.read_bytes():
+            differ.append(expr)
+    assert differ == []
