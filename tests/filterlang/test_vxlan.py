@@ -159,3 +159,56 @@ def test_later_tests_look_inside(expr, vni, inner_dst, want):
     for opt in (False, True):
         rows = filterlang.compile(expr, "EN10MB", 262144, opt).to_tuples()
         assert bool(libpcap_run(rows, pkt)) is want
+
+
+# --- inner semantics against libpcap 1.10 run on the inner frame ----------------------------
+# "vxlan and (X)" on a VXLAN-wrapped frame must equal libpcap 1.10's "X" on the frame itself.
+# Expressions whose meaning depends on the whole packet (len, less, greater), that need the
+# capture-side direction, or that we refuse inside a tunnel are left out.
+_WHOLE_PACKET = ("len", "less", "greater", "inbound", "outbound", "ifindex")
+
+
+def _inner_cases(limit=None):
+    out = []
+    for expr in expressions.EXPRESSIONS:
+        if not isinstance(expr, str) or not expr.strip():
+            continue
+        if any(word in expr for word in _WHOLE_PACKET):
+            continue
+        out.append(expr)
+    return out if limit is None else out[::limit]
+
+
+def _wrap(frame: bytes, vni: int, v6: bool) -> bytes:
+    payload = _vxlan(vni, frame)
+    return _eth(0x86DD, _ipv6(payload)) if v6 else _eth(0x0800, _ipv4("192.0.2.2", payload))
+
+
+def _check_inner(expr: str, frames):
+    from tests.filterlang.test_differential_oracle import OracleError, libpcap_compile
+    try:
+        theirs = libpcap_compile(expr, "EN10MB", 262144, False, 0)
+    except OracleError:
+        pytest.skip("libpcap 1.10 rejects it")
+    try:
+        progs = [filterlang.compile(f"vxlan and ({expr})", "EN10MB", 262144, opt).to_tuples()
+                 for opt in (False, True)]
+    except filterlang.FilterError as exc:
+        pytest.skip(f"refused inside VXLAN: {exc.message}")
+    for name, frame in frames:
+        want = bool(libpcap_run(theirs, frame))
+        for v6 in (False, True):
+            pkt = _wrap(frame, 99, v6)
+            for rows in progs:
+                assert bool(libpcap_run(rows, pkt)) is want, f"{name} (outer IPv6: {v6})"
+
+
+@pytest.mark.parametrize("expr", _inner_cases(limit=12))
+def test_inner_frame_like_libpcap_on_the_frame(expr):
+    _check_inner(expr, packets.ethernet_frames()[::3])
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("expr", _inner_cases())
+def test_inner_frame_like_libpcap_on_the_frame_every_expression(expr):
+    _check_inner(expr, packets.ethernet_frames())
