@@ -251,24 +251,30 @@ def _build(program: Program) -> Block:
     return blocks[0]
 
 
-def _topo(root: Block) -> list[Block]:
-    """Reachable blocks in a topological order (the graph is acyclic), with preds filled."""
-    order: list[Block] = []
-    seen: set[int] = set()
+def _reverse_postorder(root: Block, succs) -> list[Block]:
+    """The blocks reachable from root in reverse post-order of a depth-first walk that visits
+    ``succs(block)`` in the order given (iterative: programs can be deep)."""
+    post: list[Block] = []
+    seen: set[int] = {id(root)}
     stack: list[tuple[Block, int]] = [(root, 0)]
-    seen.add(id(root))
     while stack:
         block, i = stack.pop()
-        succs = block.succs()
-        if i < len(succs):
+        nexts = succs(block)
+        if i < len(nexts):
             stack.append((block, i + 1))
-            nxt = succs[i]
+            nxt = nexts[i]
             if id(nxt) not in seen:
                 seen.add(id(nxt))
                 stack.append((nxt, 0))
         else:
-            order.append(block)
-    order.reverse()
+            post.append(block)
+    post.reverse()
+    return post
+
+
+def _topo(root: Block) -> list[Block]:
+    """Reachable blocks in a topological order (the graph is acyclic), with preds filled."""
+    order = _reverse_postorder(root, Block.succs)
     for uid, block in enumerate(order):
         block.uid = uid
         block.preds = []
@@ -963,24 +969,9 @@ def _merge_identical(root: Block) -> tuple[Block, bool]:
 def _layout(root: Block) -> list[Block]:
     """Blocks in emission order: a block, then its true side, then its false side (libpcap's
     order), so that a goto's target usually follows it."""
-    post: list[Block] = []
-    seen: set[int] = {id(root)}
-    stack: list[tuple[Block, int]] = [(root, 0)]
-    while stack:
-        block, i = stack.pop()
-        # visit the false side first, then the true side: in reverse post-order the true side
-        # comes right after the block
-        succs = [s for s in (block.jf, block.jt) if s is not None]
-        if i < len(succs):
-            stack.append((block, i + 1))
-            nxt = succs[i]
-            if id(nxt) not in seen:
-                seen.add(id(nxt))
-                stack.append((nxt, 0))
-        else:
-            post.append(block)
-    post.reverse()
-    return post
+    # visit the false side first, then the true side: in reverse post-order the true side
+    # comes right after the block
+    return _reverse_postorder(root, lambda b: [s for s in (b.jf, b.jt) if s is not None])
 
 
 def _linearize(root: Block) -> list[Insn]:
