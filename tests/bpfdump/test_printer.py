@@ -540,14 +540,14 @@ def test_truncated_captures_match_tcpdump(snap_dir, snap, args):
     assert same == total and not diff, "%d/%d lines identical\n%s" % (same, total, diff)
 
 
-EXHAUSTIVE_SETS = [["-n"], ["-n", "-vv"], ["-n", "-X"], ["-n", "-e", "-v", "-A"], ["-q", "-e"]]
+EXHAUSTIVE_SETS = [["-n"], ["-n", "-vv"], ["-n", "-X"], ["-n", "-e", "-v", "-A"], ["-n", "-q", "-e"]]
 
 
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("args", EXHAUSTIVE_SETS, ids=_ids(EXHAUSTIVE_SETS))
 def test_every_snaplen_matches_tcpdump(snap_dir, args):
     failures = []
-    for snap in range(1, 260):
+    for snap in range(1, 200):
         path = snap_dir / ("snap%d.pcap" % snap)
         if not path.exists():
             _truncated_pcap(snap_dir, snap)
