@@ -122,8 +122,8 @@ def _llc_frame(ctx: Ctx, off: int, p: int, llc_len: int, length: int, orig_lengt
     from . import llc
     ctx.push_end(p, llc_len)
     try:
-        if eflag:
-            ctx.w("802.3, length %u: " % llc_len)
+        if eflag:       # the length field, or what the frame holds when that is less
+            ctx.w("802.3, length %u: " % min(llc_len, length))
         got = llc.llc_print(ctx, off, p, min(llc_len, length))
         if got < 0:
             default_print(ctx, p, ctx.avail(p))

@@ -91,6 +91,9 @@ def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
             from . import ntp
             ntp.ntp_print(ctx, cp, length)
             return
+        from . import rx
+        if rx.is_rx(sport, dport) and rx.rx_print(ctx, cp, length):
+            return
     if ulen > length and not net.fragmented:
         ctx.w("UDP, bad length %u > %u" % (ulen, length))
     else:
