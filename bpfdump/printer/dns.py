@@ -402,16 +402,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
     def tail_section(cp, count, label):
         if cp < ctx.end and count:
             ctx.w(label)
-            cp = _rprint(ctx, cp, bp, mdns)
-            if cp is None:
-                trunc()
-            count -= 1
-            while cp < ctx.end and count:
-                ctx.w(",")
-                cp = _rprint(ctx, cp, bp, mdns)
-                if cp is None:
-                    trunc()
-                count -= 1
+            return section(cp, count)
         if count:
             trunc()
         return cp
