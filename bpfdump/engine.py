@@ -18,11 +18,17 @@ BATCH_RING_SIZE = 1 << 23
 HDR = 8                     # the ring's own record header (length, page offset)
 
 
-def build_filter(prog):
-    """Return ``match(data, wirelen) -> int``: the bytes to keep for a packet (0 = drop)."""
-    from vm import interp, translate, verifier
+def verified_ebpf(prog):
+    """The cBPF program translated to eBPF and verified (once per run)."""
+    from vm import translate, verifier
     eprog = translate.to_ebpf(prog)
     verifier.verify(eprog)
+    return eprog
+
+
+def build_filter(eprog):
+    """Return ``match(data, wirelen) -> int``: the bytes to keep for a packet (0 = drop)."""
+    from vm import interp
     return interp.load(eprog).run
 
 
@@ -219,28 +225,19 @@ def batch_writer(sink):
     return each
 
 
-def build_batch(prog):
-    """(BatchProgram, scalar match) for `prog`, or None when it must run packet by packet."""
+def build_batch(eprog):
+    """(BatchProgram, scalar match) for `eprog`, or None when it must run packet by packet."""
     from vm import batch as vmbatch
-    from vm import interp, translate, verifier
-    eprog = translate.to_ebpf(prog)
-    verifier.verify(eprog)
     bprog = vmbatch.compile_batch(eprog)
     if bprog is None:
         return None
-    return bprog, interp.load(eprog).run
+    return bprog, build_filter(eprog)
 
 
-def _run_batches(source, prog, sink, count) -> int:
+def _run_batches(source, fast, keep_all, sink, count) -> int:
+    """Block by block: ``fast`` from build_batch, or None to keep ``keep_all`` bytes of every
+    packet."""
     import numpy as np
-    fast = None
-    keep_all = 0
-    if accepts_all(prog):
-        keep_all = prog[0].k
-    else:
-        fast = build_batch(prog)
-        if fast is None:
-            return -1
     ring = BatchRing(sink)
     matched = 0
     try:
@@ -271,13 +268,14 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int
     ``prog`` None means the packets were filtered already (in the kernel): each keeps ``keep``
     bytes. Offline sources with `batches()` and loop-free programs are filtered a block at a
     time (vm.batch); everything else one packet at a time."""
+    eprog = None if prog is None or accepts_all(prog) else verified_ebpf(prog)
+    keep_all = keep if prog is None else prog[0].k if eprog is None else 0
     if prog is not None and hasattr(source, "batches") and count != 0:
-        matched = _run_batches(source, prog, sink, count)
-        if matched >= 0:
-            return matched
+        fast = None if eprog is None else build_batch(eprog)
+        if eprog is None or fast is not None:
+            return _run_batches(source, fast, keep_all, sink, count)
     ring = RecordRing(sink)
-    match = None if prog is None or accepts_all(prog) else build_filter(prog)
-    keep_all = (keep if prog is None else prog[0].k) if match is None else 0
+    match = None if eprog is None else build_filter(eprog)
     matched = 0
     try:
         for pkt in source:
