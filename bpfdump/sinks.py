@@ -90,6 +90,23 @@ class WriteSink:
         self.count += len(batch)
 
     @property
+    def pcap_writer(self):
+        """The PcapWriter when whole blocks of ready pcap records may be handed over with
+        write_records (one plain file, no -U), else None."""
+        from .writer import PcapWriter
+        if self._packet_buffered or type(self._writer) is not PcapWriter:
+            return None
+        return self._writer
+
+    def write_records(self, data, count: int) -> None:
+        """`count` records already in the writer's format (see pcap_writer)."""
+        try:
+            self._writer.write_records(data, count)
+        except OSError as exc:
+            raise RuntimeFailure(f"write error: {exc.strerror}") from None
+        self.count += count
+
+    @property
     def file_limit(self) -> int | None:
         """-G with -W: the number of files once the last one allowed is done, else None."""
         if getattr(self._writer, "done", False):
