@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,6 +119,67 @@ def test_not_a_capture_file(tmp_path):
     assert out.returncode == 1
     assert "Traceback" not in out.stderr.decode()
     assert len(out.stderr.decode().strip().splitlines()) == 1
+
+
+# -- option spellings: read as tcpdump's getopt_long reads them ----------------------------------
+
+SPELLINGS = [
+    ["-nnc5", "-r", str(SAMPLE)],                          # combined flags, attached value
+    ["-r", str(SAMPLE), "-c", "3", "tcp", "-n", "-e"],       # options after the expression
+    ["-nr", str(SAMPLE), "-c3", "--", "udp"],              # value of the last flag in a group
+    ["-r", str(SAMPLE), "-ttn", "ip", "and", "not", "udp"],
+    ["-n", "-r", str(SAMPLE), "-#", "-vv", "-c", "4"],
+    ["-nr", str(SAMPLE), "--num", "--coun"],              # unique prefixes of long options
+    ["-r", str(SAMPLE), "--time-stamp-precision=nano", "-n", "-c2"],
+    ["-r", str(SAMPLE), "--time-stamp-precision", "micro", "-n", "-c2"],
+]
+
+
+@needs_tcpdump
+@pytest.mark.parametrize("args", SPELLINGS, ids=[" ".join(a).replace(str(SAMPLE), "S")
+                                                 for a in SPELLINGS])
+def test_option_spellings_read_as_tcpdump_reads_them(args):
+    a = bpfdump(*args)
+    b = tcpdump(*args)
+    assert a.returncode == b.returncode == 0, a.stderr
+    assert a.stdout.decode().splitlines() == b.stdout.decode().splitlines()
+
+
+@needs_tcpdump
+def test_attached_write_value_writes_stdout():
+    a = bpfdump("-r", str(SAMPLE), "-w-", "tcp")
+    b = tcpdump("-r", str(SAMPLE), "-w-", "tcp")
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+
+
+BAD_SPELLINGS = [["-r"], ["-Z"], ["-c", "many", "-r", str(SAMPLE)], ["--print=yes"],
+                 ["--time-stamp-precision=seconds"]]
+
+
+@needs_tcpdump
+@pytest.mark.parametrize("args", BAD_SPELLINGS, ids=[" ".join(a).replace(str(SAMPLE), "S")
+                                                     for a in BAD_SPELLINGS])
+def test_bad_spellings_fail_like_tcpdump(args):
+    """tcpdump refuses these too; we exit 2 (usage) with a message and no traceback."""
+    a = bpfdump(*args)
+    b = tcpdump(*args)
+    assert b.returncode != 0
+    assert a.returncode == 2
+    err = a.stderr.decode()
+    assert err.startswith("bpfdump: ") and "Traceback" not in err
+
+
+def test_help_lists_the_options_of_the_manual_page():
+    """--help and man/bpfdump.1 describe the same options (the page is the reference)."""
+    out = bpfdump("--help")
+    assert out.returncode == 0
+    helped = set(re.findall(r"^  (-[A-Za-z#])(?=[ ,])", out.stdout.decode(), re.M))
+    helped |= set(re.findall(r"(--[a-z][a-z-]*)", out.stdout.decode()))
+    man = (REPO / "man" / "bpfdump.1").read_text().replace("\\-", "-")
+    manned = set(re.findall(r"^\.B[IR]? *(-[A-Za-z#])", man, re.M))
+    manned |= set(re.findall(r"(--[a-z][a-z-]*[a-z])", man))
+    assert helped == manned
 
 
 # -- start-up stays light -----------------------------------------------------------------------
