@@ -70,6 +70,8 @@ def alu_ri(op, dst: int, imm: int, w: bool) -> bytes:
     """``op dst, imm`` (imm sign-extended from 32 bits)."""
     if -128 <= imm <= 127:
         return rr(b"\x83", op[1], dst, w) + struct.pack("<b", imm)
+    if dst == RAX:                                          # the short accumulator form
+        return _rex(w, 0, 0) + bytes([op[0] + 4]) + struct.pack("<i", imm)
     return rr(b"\x81", op[1], dst, w) + struct.pack("<i", imm)
 
 
@@ -85,6 +87,8 @@ def test_rr(a: int, b: int, w: bool) -> bytes:
 
 
 def test_ri(a: int, imm: int, w: bool) -> bytes:
+    if a == RAX:
+        return _rex(w, 0, 0) + b"\xa9" + struct.pack("<i", imm)
     return rr(b"\xf7", 0, a, w) + struct.pack("<i", imm)
 
 
