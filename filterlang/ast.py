@@ -1,13 +1,13 @@
-"""The syntax tree of a filter expression: frozen dataclasses, each with the ``span``
-(start, end) of the text it came from."""
+"""The syntax tree of a filter expression: frozen, slotted records (``filterlang.record``),
+each with the ``span`` (start, end) of the text it came from."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import record
 
 Span = tuple[int, int]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Qual:
     """The qualifiers in force for an id: protocol ("ip", "tcp", "link" ...), direction
     ("src", "dst", "src or dst", "src and dst", "addr1" ...), address type ("host", "net",
@@ -23,27 +23,27 @@ class Qual:
 QERR = Qual(error=True)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class And:
     left: object
     right: object
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Or:
     left: object
     right: object
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Not:
     operand: object
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Id:
     """A primitive: qualifiers applied to one id. ``kind`` is "name", "num", "hid",
     "hid_mask" (``value`` "a.b.c.d", ``extra`` the mask text), "hid_len" (``extra`` the prefix
@@ -55,14 +55,14 @@ class Id:
     extra: object = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ProtoAbbrev:
     """A protocol name alone: ``tcp``, ``ip6``, ``l1``."""
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Special:
     """Keyword primitives: ``kind`` is "broadcast"/"multicast" (``proto`` qualifier),
     "less"/"greater"/"ifindex" (``arg`` number), "inbound", "outbound", "vlan", "mpls",
@@ -75,7 +75,7 @@ class Special:
     arg_span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Relation:
     """``left op right``; op is one of ">", ">=", "=", "<", "<=", "!="."""
     op: str
@@ -84,18 +84,18 @@ class Relation:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Num:
     value: int
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Len:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Index:
     """``proto[index:size]``."""
     proto: str
@@ -105,7 +105,7 @@ class Index:
     size_span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BinOp:
     op: str          # + - * / % & | ^ << >>
     left: object
@@ -113,7 +113,7 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Neg:
     operand: object
     span: Span

@@ -6,9 +6,6 @@ things in a different order can disagree on truncated packets.
 """
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, field
-
 from vm.cbpf import Insn, Program
 
 from . import ast
@@ -86,12 +83,15 @@ class Block:
         self.jf = None
 
 
-@dataclass
 class Frag:
-    """A predicate under construction: its entry block and its dangling true/false edges."""
-    entry: Block
-    t: list = field(default_factory=list)   # [(block, "jt"|"jf"), ...]
-    f: list = field(default_factory=list)
+    """A predicate under construction: its entry block and its dangling true/false edges,
+    lists of (block, "jt"|"jf")."""
+    __slots__ = ("entry", "t", "f")
+
+    def __init__(self, entry: Block, t=None, f=None):
+        self.entry = entry
+        self.t = [] if t is None else t
+        self.f = [] if f is None else f
 
 
 def leaf_test(stmts, code, k) -> Frag:
@@ -191,35 +191,44 @@ def linearize(root: Frag, accept: int) -> Program:
 
 
 # -- arithmetic values --------------------------------------------------------------------
-@dataclass
 class Value:
     """An arithmetic value: statements leaving it in scratch register ``reg``; ``checks`` is
     the protocol test that must hold before the statements run; ``first`` is the first
     statement (libpcap looks at it to refuse division by a constant zero)."""
-    stmts: list
-    reg: int
-    checks: Frag | None
-    first: Insn
+    __slots__ = ("stmts", "reg", "checks", "first")
+
+    def __init__(self, stmts: list, reg: int, checks: Frag | None, first: Insn):
+        self.stmts = stmts
+        self.reg = reg
+        self.checks = checks
+        self.first = first
 
 
-@dataclass
 class Offsets:
-    """libpcap's compiler state for where headers are (changes as vlan/mpls/pppoes parse)."""
-    kind: str
-    linktype: int | None          # off_linktype constant part (None = no type field)
-    linkpl: int
-    nl: int
-    nl_nosnap: int
-    linkhdr: int = 0
-    label_depth: int = 0
-    vlan_depth: int = 0
-    pppoes: bool = False
-    # scratch registers holding the variable part of an offset (after geneve/vxlan), else None
-    linkhdr_reg: int | None = None
-    linktype_reg: int | None = None
-    linkpl_reg: int | None = None
-    geneve: bool = False          # inside Geneve (libpcap then leaves the program unoptimized)
-    vxlan: bool = False           # inside VXLAN (optimized as usual)
+    """libpcap's compiler state for where headers are (changes as vlan/mpls/pppoes parse).
+    ``linktype`` is off_linktype's constant part (None = no type field); the ``*_reg`` fields
+    are scratch registers holding the variable part of an offset (after geneve/vxlan), else
+    None; ``geneve``: inside Geneve (libpcap then leaves the program unoptimized); ``vxlan``:
+    inside VXLAN (optimized as usual)."""
+    __slots__ = ("kind", "linktype", "linkpl", "nl", "nl_nosnap", "linkhdr", "label_depth",
+                 "vlan_depth", "pppoes", "linkhdr_reg", "linktype_reg", "linkpl_reg", "geneve",
+                 "vxlan")
+
+    def __init__(self, kind: str, linktype: int | None, linkpl: int, nl: int, nl_nosnap: int):
+        self.kind = kind
+        self.linktype = linktype
+        self.linkpl = linkpl
+        self.nl = nl
+        self.nl_nosnap = nl_nosnap
+        self.linkhdr = 0
+        self.label_depth = 0
+        self.vlan_depth = 0
+        self.pppoes = False
+        self.linkhdr_reg = None
+        self.linktype_reg = None
+        self.linkpl_reg = None
+        self.geneve = False
+        self.vxlan = False
 
     @property
     def encap(self) -> bool:
@@ -661,6 +670,7 @@ class CodeGen:
     def gen_mcode6(self, node) -> Frag:
         q = node.qual
         try:
+            import ipaddress
             addr = int(ipaddress.IPv6Address(node.value))
         except ValueError:
             self.error(f"invalid IPv6 address '{node.value}'")

@@ -1,8 +1,6 @@
 """compile_expression: text -> tokens -> AST -> blocks -> ``vm.cbpf.Program``."""
 from __future__ import annotations
 
-import ipaddress
-import socket
 import sys
 
 from vm.cbpf import Program
@@ -66,6 +64,7 @@ def _netmask(netmask):
     if netmask is None:
         return None
     if isinstance(netmask, str):
+        import ipaddress
         netmask = int(ipaddress.IPv4Address(netmask))
     netmask = int(netmask) & 0xFFFFFFFF
     return None if netmask == PCAP_NETMASK_UNKNOWN else netmask
@@ -84,6 +83,8 @@ def resolve_host(name: str):
     names = _names()
     if names is not None and hasattr(names, "resolve_host"):
         return names.resolve_host(name)
+    import ipaddress
+    import socket
     try:
         infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
@@ -116,6 +117,7 @@ def resolve_proto(name: str) -> int:
     names = _names()
     if names is not None and hasattr(names, "resolve_proto"):
         return names.resolve_proto(name)
+    import socket
     try:
         return socket.getprotobyname(name)
     except OSError:
@@ -128,6 +130,7 @@ def resolve_port(name: str):
         return names.resolve_port(name)
     if name.isdigit():
         return int(name), None
+    import socket
     found = {}
     for proto in ("tcp", "udp"):
         try:

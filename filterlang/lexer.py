@@ -5,11 +5,10 @@ classified: ``len-1`` is one name, not ``len`` ``-`` ``1``; keywords are lower-c
 """
 from __future__ import annotations
 
-import ipaddress
 import re
-from dataclasses import dataclass
 
 from .errors import FilterError
+from .record import record
 
 KEYWORDS = {
     "dst": "DST", "src": "SRC",
@@ -71,7 +70,7 @@ NAMED_NUMBERS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Token:
     """``kind`` is a keyword kind, "NUM", "ID", "HID", "HID6", "EID", "AID", "EOF" or the
     operator text itself ("(", ">=", "&&" ...). ``value`` is the number for NUM and the text
@@ -160,6 +159,7 @@ def tokenize(expr: str) -> list[Token]:
 
 
 def _is_ipv6(text: str) -> bool:
+    import ipaddress
     try:
         ipaddress.IPv6Address(text)
     except ValueError:

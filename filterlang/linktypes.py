@@ -6,10 +6,10 @@ protocol-type field is not one of the existing ``kind`` values, a small hook in 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Layout:
     """Where the code generator finds the fields of one link-layer header.
 
@@ -34,7 +34,7 @@ class Layout:
     ll_hdr_len: int = 0        # bytes of link-layer header (what `ether[...]` indexing spans)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LinkType:
     """One DLT: ``LinkType(1, "EN10MB", "Ethernet")``."""
     dlt: int

@@ -35,8 +35,6 @@ program's verdict.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from vm.cbpf import MEMWORDS, AluOp, Class, Insn, JmpOp, Mode, Program, RetVal, Size, Src
 
 from .errors import FilterError
@@ -173,18 +171,21 @@ def _test(op: int, a: int, b: int) -> bool:
 COND, GOTO, RET = "cond", "goto", "ret"
 
 
-@dataclass(eq=False)
 class Block:
-    """Statements, then one terminator: a test (jt/jf), a goto (jt) or a return (code, k)."""
-    stmts: list[Insn]
-    kind: str
-    code: int = 0
-    k: int = 0
-    jt: "Block | None" = None
-    jf: "Block | None" = None
-    # per-round analysis results
-    uid: int = 0
-    preds: list = field(default_factory=list)
+    """Statements, then one terminator: a test (jt/jf), a goto (jt) or a return (code, k).
+    ``uid`` and ``preds`` are the analysis results of the current round."""
+    __slots__ = ("stmts", "kind", "code", "k", "jt", "jf", "uid", "preds")
+
+    def __init__(self, stmts: list[Insn], kind: str, code: int = 0, k: int = 0,
+                 jt: Block | None = None, jf: Block | None = None):
+        self.stmts = stmts
+        self.kind = kind
+        self.code = code
+        self.k = k
+        self.jt = jt
+        self.jf = jf
+        self.uid = 0
+        self.preds = []
 
     def succs(self) -> tuple["Block", ...]:
         if self.kind == COND:
@@ -329,15 +330,19 @@ class _Values:
         return self.of(("ALU", op, a, b))
 
 
-@dataclass
 class _Flow:
-    """Forward facts of one round."""
-    entry: dict[int, list[int]]            # uid -> state at entry
-    exit: dict[int, list[int]]             # uid -> state at exit
-    avail_out: dict[int, frozenset]        # uid -> loads that succeeded on every path
-    facts_in: dict[int, dict]              # uid -> test results known on every path
-    # per block: statement index -> True when the statement may end the run (unproven load)
-    risky: dict[int, list[bool]]
+    """Forward facts of one round, by block uid: the state at entry and at exit, the loads
+    that succeeded on every path (``avail_out``), the test results known on every path
+    (``facts_in``), and per statement whether it may end the run (``risky``: an unproven
+    load)."""
+    __slots__ = ("entry", "exit", "avail_out", "facts_in", "risky")
+
+    def __init__(self, entry: dict, exit: dict, avail_out: dict, facts_in: dict, risky: dict):
+        self.entry = entry
+        self.exit = exit
+        self.avail_out = avail_out
+        self.facts_in = facts_in
+        self.risky = risky
 
 
 def _simulate(vals: _Values, state: list[int], ins: Insn, avail: set | frozenset | None):

@@ -5,8 +5,9 @@ that needs only classic BPF does not pay for the rest.
 """
 import importlib
 
-_SUBMODULES = frozenset({"batch", "cbpf", "conformance", "ebpf", "helpers", "interp", "kernel",
-                         "maps", "ringbuf", "sequence", "translate", "verifier"})
+_SUBMODULES = frozenset({"batch", "cbpf", "cbpf_asm", "cbpf_interp", "cbpf_validate",
+                         "conformance", "ebpf", "helpers", "interp", "kernel", "maps", "ringbuf",
+                         "sequence", "translate", "verifier"})
 
 
 def __getattr__(name):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 class InsnSequence:
     """Base of ``vm.cbpf.Program`` and ``vm.ebpf.Program``: a frozen tuple ``insns`` that the
-    program indexes, iterates and measures by pc. Subclasses are frozen, slotted dataclasses
-    declared with ``init=False`` so that this constructor (any iterable) is theirs."""
+    program indexes, iterates and measures by pc. A subclass declares the slot ``insns`` and
+    gets construction from any iterable, equality (same class, same instructions), a hash, a
+    repr and refusal of assignment; a frozen dataclass subclass declared with ``init=False``
+    keeps this constructor and brings its own methods for the rest."""
 
     __slots__ = ()
 
@@ -20,3 +22,20 @@ class InsnSequence:
 
     def __getitem__(self, pc):
         return self.insns[pc]
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.insns == other.insns
+
+    def __hash__(self):
+        return hash((self.__class__.__name__, self.insns))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(insns={self.insns!r})"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field {name!r}")
