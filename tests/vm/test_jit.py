@@ -216,6 +216,57 @@ def test_random_programs_match_the_kernel(program):
         kernel.close(fd)
 
 
+def _alu_lines(draw, n: int, regs, label: str) -> list[str]:
+    lines = []
+    for i in range(n):
+        lines.append(f"{label}{i}:")
+        d, s = draw(regs), draw(regs)
+        op = draw(st.sampled_from(_ALU)) + draw(st.sampled_from(["", "32"]))
+        if draw(st.booleans()):
+            lines.append(f"{op} %r{d}, %r{s}")
+        elif op.rstrip("32") in ("lsh", "rsh", "arsh"):
+            lines.append(f"{op} %r{d}, {draw(st.integers(0, 31))}")
+        else:
+            lines.append(f"{op} %r{d}, {draw(_IMMS)}")
+        if draw(st.integers(0, 4)) == 0:
+            jmp = draw(st.sampled_from(_JMP)) + draw(st.sampled_from(["", "32"]))
+            lines.append(f"{jmp} %r{d}, %r{s}, {label}{draw(st.integers(i + 1, n))}")
+    lines.append(f"{label}{n}:")
+    return lines
+
+
+@st.composite
+def call_programs(draw):
+    """A main function and two subprograms calling each other, with their own stacks."""
+    def init(regs):
+        return [f"lddw %r{r}, {draw(st.integers(0, 2**64 - 1))}" for r in regs]
+    lines = init(range(0, 10)) + ["stxdw [%r10-8], %r9"]
+    for k in range(draw(st.integers(2, 4))):
+        lines += _alu_lines(draw, draw(st.integers(0, 8)), st.sampled_from(range(10)), f"m{k}_")
+        callee = "fg"[k] if k < 2 else draw(st.sampled_from("fg"))
+        lines += [f"call local {callee}", "add %r9, %r0"]
+        lines += init(range(1, 6))
+    lines += ["ldxdw %r1, [%r10-8]", "xor %r0, %r1"]
+    for r in range(1, 10):
+        lines += [f"xor %r0, %r{r}", "lsh %r0, 7" if r % 2 else "arsh %r0, 3"]
+    lines.append("exit")
+    for name in ("f", "g"):
+        lines.append(f"{name}:")
+        lines += init([0] + list(range(6, 10))) + ["stxdw [%r10-16], %r7"]
+        lines += _alu_lines(draw, draw(st.integers(0, 12)), st.sampled_from(range(10)), f"{name}_")
+        if name == "f" and draw(st.booleans()):
+            lines += ["mov %r1, %r0", "call local g", "add %r0, %r8"]
+        lines += ["ldxdw %r1, [%r10-16]", "add %r0, %r1", "add %r0, %r6", "exit"]
+    return ebpf.assemble("\n".join(lines))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(call_programs())
+def test_random_local_calls_match_the_interpreter(program):
+    assume(_verified(program))
+    assert jit.compile(program).run(b"") == interp.run(program, b"")
+
+
 # -- 4. hostile but verified ---------------------------------------------------------------------
 
 PKT = bytes(range(100, 160))
@@ -450,3 +501,49 @@ def test_run_accepts_bytes_like_packets():
     native = jit.compile(asm("mov %r6, %r1\nldabsh 2\nexit"))
     for packet in (PKT, bytearray(PKT), memoryview(PKT)):
         assert native.run(packet) == int.from_bytes(PKT[2:4], "big")
+
+
+# the lead's offline path in miniature: an eBPF loop over packet records that sets the context
+# block and calls a translated filter as a bpf-to-bpf subprogram, storing each verdict
+DRIVER = """
+    mov %r6, %r1          # r1 = context block
+    mov %r7, %r2          # r2 = records: u32 caplen, u32 wirelen, u64 data, u64 verdict
+    mov %r8, %r3          # r3 = number of records
+loop:
+    jeq %r8, 0, done
+    ldxw %r2, [%r7+0]
+    stxw [%r6+200], %r2
+    ldxw %r2, [%r7+4]
+    stxw [%r6+0], %r2
+    ldxdw %r2, [%r7+8]
+    stxdw [%r6+192], %r2
+    mov %r1, %r6
+    call local filter
+    stxdw [%r7+16], %r0
+    add %r7, 24
+    sub %r8, 1
+    ja loop
+done:
+    mov %r0, 0
+    exit
+filter:
+    exit
+"""
+
+
+@pytest.mark.parametrize("expr", SAMPLE[:10])
+def test_driver_calls_translated_filters_as_subprograms(expr):
+    rows = libpcap_compile(expr, "EN10MB")
+    driver = asm(DRIVER)
+    program = ebpf.Program(driver.insns[:-1] + to_ebpf(CProgram.from_tuples(rows)).insns)
+    native = jit.compile(program, drop="function")
+    corpus = packets("EN10MB")
+    datas = [ctypes.create_string_buffer(s.data, max(len(s.data), 1)) for s in corpus]
+    records = ctypes.create_string_buffer(24 * len(corpus))
+    for i, (sample, data) in enumerate(zip(corpus, datas)):
+        struct.pack_into("<IIQQ", records, 24 * i, len(sample.data), sample.wirelen,
+                         ctypes.addressof(data), 0xDEAD)
+    ctx = ctypes.create_string_buffer(jit.CTX_SIZE)
+    assert native.call(ctypes.addressof(ctx), ctypes.addressof(records), len(corpus)) == 0
+    got = [struct.unpack_from("<Q", records, 24 * i + 16)[0] for i in range(len(corpus))]
+    assert got == [libpcap_run(rows, s.data, s.wirelen) for s in corpus]
