@@ -778,149 +778,9 @@ class CodeGen:
             b1 = f_and(self.cmp("linkpl", off + 4 * i, 4, words[i], masks[i]), b1)
         return f_and(self.linktype(ETH_IPV6), b1)
 
-    # -- names ----------------------------------------------------------------------------
+    # -- names (filterlang.codegen_rare) ---------------------------------------------------
     def gen_scode(self, node) -> Frag:
-        from . import compiler
-        q = node.qual
-        name = node.value
-        proto, direction, addr = q.proto, q.dir, q.addr
-        if addr in (None, "host"):
-            if proto == "link":
-                if self.off.kind != "ether":
-                    self.unsupported("link host NAME")
-                try:
-                    mac = compiler.resolve_ether(name)
-                except LookupError:
-                    self.error(f"unknown Ethernet-like host '{name}'")
-                return self.checked_ehostop(mac, direction)
-            if proto == "decnet":
-                self.error("'decnet' is not a valid qualifier for 'host'")
-            if proto not in (None, "ip", "arp", "rarp", "ip6"):
-                self.error(f"'{proto}' is not a valid qualifier for 'host <Internet hostname>'")
-            self.addr_desc = "Internet hostname"
-            try:
-                addrs = compiler.resolve_host(name)
-            except LookupError:
-                addrs = []
-            tproto = tproto6 = proto
-            if self.layout.off_linktype is None and proto is None:
-                tproto, tproto6 = "ip", "ip6"
-            result = None
-            for a in addrs:
-                if a.version == 4:
-                    if tproto == "ip6":
-                        continue
-                    t = self.gen_host(int(a), 0xFFFFFFFF, tproto, direction, addr)
-                else:
-                    if tproto6 in ("ip", "arp", "rarp"):
-                        continue
-                    t = self.gen_host6(int(a), (1 << 128) - 1, tproto6, direction, addr)
-                result = t if result is None else f_or(result, t)
-            if result is None:
-                suffix = "" if proto is None else " for specified address family"
-                self.error(f"unknown host '{name}'{suffix}")
-            return result
-        if addr == "net":
-            if proto not in (None, "ip", "arp", "rarp"):
-                self.error(f"'{proto}' is not a valid qualifier for 'net <IPv4 network name>'")
-            self.addr_desc = "IPv4 network name"
-            try:
-                v = compiler.resolve_net(name)
-            except LookupError:
-                self.error(f"unknown network '{name}'")
-            mask = 0xFFFFFFFF
-            while v and (v & 0xFF000000) == 0:
-                v = (v << 8) & 0xFFFFFFFF
-                mask = (mask << 8) & 0xFFFFFFFF
-            return self.gen_host(v, mask, proto, direction, addr)
-        if addr == "port":
-            if proto not in (None, "tcp", "udp", "sctp"):
-                self.error(f"'{proto}' is not a valid qualifier for 'port'")
-            try:
-                port, real = compiler.resolve_port(name)
-            except LookupError:
-                self.error(f"unknown port '{name}'")
-            real = self.port_proto_check(name, proto, real)
-            if port > 65535:
-                self.error(f"port number {port} greater than maximum 65535")
-            return self.port_pair(port, port, real, direction)
-        if addr == "portrange":
-            if proto not in (None, "tcp", "udp", "sctp"):
-                self.error(f"'{proto}' is not a valid qualifier for 'portrange'")
-            try:
-                lo, hi, real = compiler.resolve_portrange(name)
-            except LookupError:
-                self.error(f"unknown port in range '{name}'")
-            real = self.port_proto_check(name, proto, real)
-            for p in (lo, hi):
-                if p > 65535:
-                    self.error(f"port number {p} greater than maximum 65535")
-            return self.port_pair(lo, hi, real, direction)
-        if addr == "gateway":
-            if direction is not None:
-                self.error("can't parse filter expression: syntax error")
-            if proto not in (None, "ip", "arp", "rarp"):
-                self.error(f"'{proto}' is not a valid qualifier for 'gateway'")
-            if self.off.encap:
-                self.error("'gateway' cannot be used within VXLAN or Geneve")
-            if self.off.label_depth:
-                self.error("'gateway' cannot be used within MPLS")
-            if self.off.kind != "ether":
-                self.error(f"'gateway' not supported on DLT_{self.lt.name}")
-            try:
-                mac = compiler.resolve_ether(name)
-            except LookupError:
-                self.error(f"unknown Ethernet-like host '{name}'")
-            b0 = self.ehostop(mac, None)
-            try:
-                addrs = [a for a in compiler.resolve_host(name) if a.version == 4]
-            except LookupError:
-                addrs = []
-            b1 = None
-            for a in addrs:
-                t = self.gen_host(int(a), 0xFFFFFFFF, proto, None, "host")
-                b1 = t if b1 is None else f_or(b1, t)
-            if b1 is None:
-                self.error(f"unknown host '{name}'")
-            if not GATEWAY_SUPPORTED:
-                self.error("'gateway' not supported in this configuration")
-            return f_and(b0, f_not(b1))
-        if addr in ("proto", "protochain"):
-            v = self.lookup_proto(name, proto, addr)
-            if addr == "proto":
-                return self.gen_proto(v, proto, direction)
-            return self.gen_protochain(v, proto)
-        self.error("syntax error in filter expression")
-
-    def port_proto_check(self, name, proto, real):
-        names = {6: "tcp", 17: "udp", 132: "sctp", None: None}
-        real_name = real if isinstance(real, str) or real is None else names.get(real)
-        if proto is not None:
-            if real_name is not None and real_name != proto:
-                self.error(f"port '{name}' is {real_name}")
-            return IPPROTO[proto]
-        return IPPROTO.get(real_name) if real_name else None
-
-    def lookup_proto(self, name: str, proto, what: str = "proto") -> int:
-        from . import compiler
-        label = f"{proto} {what}" if proto else what
-        if proto in (None, "ip", "ip6"):
-            try:
-                return compiler.resolve_proto(name)
-            except LookupError:
-                self.error(f"unknown '{label}' value '{name}'")
-        if proto == "link":
-            if name in ETHER_PROTO_NAMES:
-                return ETHER_PROTO_NAMES[name]
-            self.error(f"unknown '{label}' value '{name}'")
-        if proto == "iso":
-            table = {"esis": ISO_ESIS, "isis": ISO_ISIS, "clnp": ISO_CLNP}
-            if name in table:
-                return table[name]
-            self.error(f"unknown '{label}' value '{name}'")
-        if proto == "decnet" and what == "protochain":
-            self.error(f"'{proto}' is not a valid qualifier for '{what}'")
-        self.error(f"unknown '{label}' value '{name}'")
+        return _rare().gen_scode(self, node)
 
     # -- ports ----------------------------------------------------------------------------
     def portatom(self, rel, off, lo, hi) -> Frag:
@@ -973,70 +833,9 @@ class CodeGen:
     def ipfrag(self) -> Frag:
         return f_not(leaf_test(self.load("linkpl", 6, 2), JMP | JSET | K, 0x1FFF))
 
-    # -- protochain -----------------------------------------------------------------------
+    # -- protochain (filterlang.codegen_rare) ----------------------------------------------
     def gen_protochain(self, v: int, proto) -> Frag:
-        """Walk the IPv6 extension-header / AH chain looking for protocol ``v``. libpcap emits
-        a loop (a backward ``ja``); it lives inside one block's statements."""
-        reg = self.alloc_reg()      # libpcap allocates first (and leaks it on the split below)
-        if proto is None:
-            b0 = self.gen_protochain(v, "ip")
-            return f_or(b0, self.gen_protochain(v, "ip6"))
-        if proto not in ("ip", "ip6"):
-            self.error(f"'{proto}' is not a valid qualifier for 'protochain'")
-        if self.off.linkpl_reg is not None:
-            self.error("'protochain' not supported with variable length headers")
-        nl = self.off.linkpl + self.off.nl
-        code: list = []          # entries: Insn, or (opcode, k, jt_label, jf_label) for jumps
-        labels: dict[str, int] = {}
-
-        def label(name):
-            labels[name] = len(code)
-
-        if proto == "ip":
-            b0 = self.linktype(ETH_IP)
-            code += [Insn(LD | ABS | B, 0, 0, nl + 9), Insn(LDX | MSH | B, 0, 0, nl)]
-        else:
-            b0 = self.linktype(ETH_IPV6)
-            code += [Insn(LD | ABS | B, 0, 0, nl + 6), Insn(LDX | IMM, 0, 0, 40)]
-        label("again")
-        code.append((JMP | JEQ | K, v, "end", None))
-        code.append((JMP | JEQ | K, 59, "end", None))           # IPPROTO_NONE
-        if proto == "ip6":
-            for ext in (0, 60, 43):                               # hop-by-hop, dstopts, routing
-                code.append((JMP | JEQ | K, ext, "v6advance", None))
-            code.append((JMP | JEQ | K, 44, "v6advance", "ahcheck"))   # fragment
-            label("v6advance")
-            code += [Insn(LD | IND | B, 0, 0, nl), Insn(ST, 0, 0, reg),
-                     Insn(LD | IND | B, 0, 0, nl + 1), Insn(ALU | K | 0x00, 0, 0, 1),
-                     Insn(ALU | K | 0x20, 0, 0, 8), Insn(ALU | X | 0x00, 0, 0, 0),
-                     Insn(MISC | TAX, 0, 0, 0), Insn(LD | MEM, 0, 0, reg)]
-            code.append((JMP | JA, "again", None, None))
-        else:
-            code.append(Insn(ALU | K | 0x00, 0, 0, 0))
-        label("ahcheck")
-        code.append((JMP | JEQ | K, 51, None, "end"))           # IPPROTO_AH
-        code += [Insn(MISC | TXA, 0, 0, 0), Insn(LD | IND | B, 0, 0, nl), Insn(ST, 0, 0, reg),
-                 Insn(MISC | TXA, 0, 0, 0), Insn(ALU | K | 0x00, 0, 0, 1),
-                 Insn(MISC | TAX, 0, 0, 0), Insn(LD | IND | B, 0, 0, nl),
-                 Insn(ALU | K | 0x00, 0, 0, 2), Insn(ALU | K | 0x20, 0, 0, 4),
-                 Insn(MISC | TAX, 0, 0, 0), Insn(LD | MEM, 0, 0, reg)]
-        code.append((JMP | JA, "again", None, None))
-        label("end")
-        code.append(Insn(ALU | K | 0x00, 0, 0, 0))
-        stmts = []
-        for pc, item in enumerate(code):
-            if isinstance(item, Insn):
-                stmts.append(item)
-                continue
-            opcode, k, jt, jf = item
-            if opcode == JMP | JA:
-                stmts.append(Insn(opcode, 0, 0, (labels[k] - pc - 1) & 0xFFFFFFFF))
-                continue
-            t = labels[jt] - pc - 1 if jt else 0
-            f = labels[jf] - pc - 1 if jf else 0
-            stmts.append(Insn(opcode, t, f, k))
-        self.free_reg(reg)
-        return f_and(b0, leaf_test(stmts, JMP | JEQ | K, v))
+        return _rare().gen_protochain(self, v, proto)
 
     # -- keyword primitives ---------------------------------------------------------------
     def gen_special(self, node: ast.Special) -> Frag:
@@ -1154,149 +953,25 @@ class CodeGen:
         o.vlan_depth += 1
         return b0
 
-    def udp_tunnel(self, port: int, flags: tuple, vni) -> Frag:
-        """UDP to ``port`` over IPv4 or IPv6 whose tunnel header's first byte matches ``flags``
-        (value, mask) [and whose VNI is ``vni``]; leaves X (and A) at the UDP header's offset
-        from the link-layer payload, as libpcap's tunnel checks do."""
-        o = self.off
-
-        def check(v6: bool) -> Frag:
-            rel = "tran6" if v6 else "tran4"
-            b0 = (self.gen_port6 if v6 else self.gen_port)(port, port, 17, "dst")
-            b1 = f_and(b0, self.cmp(rel, 8, 1, *flags))
-            if vni is not None:
-                b1 = f_and(b1, self.cmp(rel, 12, 4, vni << 8, 0xFFFFFF00))
-            return b1
-
-        b4 = f_and(check(False), leaf_test(self.loadx_iphdrlen() + [Insn(MISC | TXA, 0, 0, 0)],
-                                           JMP | JEQ | X, 0))
-        if o.linkpl_reg is None:
-            stmts = [Insn(LD | IMM, 0, 0, 40), Insn(MISC | TAX, 0, 0, 0)]
-        else:
-            stmts = [Insn(LDX | MEM, 0, 0, o.linkpl_reg), Insn(LD | IMM, 0, 0, 40),
-                     Insn(ALU | X | 0x00, 0, 0, 0), Insn(MISC | TAX, 0, 0, 0)]
-        b6 = f_and(check(True), leaf_test(stmts, JMP | JEQ | X, 0))
-        return f_or(b4, b6)
-
-    def enter_tunnel(self, r_hdr: int, r_type: int, r_pl: int):
-        """Later tests look at the inner Ethernet frame, its offsets held in M[r_*]."""
-        o = self.off
-        o.linkhdr, o.linkhdr_reg = 0, r_hdr
-        o.linktype, o.linktype_reg = 0, r_type
-        o.linkpl, o.linkpl_reg = 0, r_pl
-        o.kind = "ether"
-
-    def gen_geneve(self, vni) -> Frag:
-        """UDP port 6081, version 0 [and VNI]; then every later test looks inside the tunnel
-        (offsets become variable, held in scratch registers)."""
-        if vni is not None and vni > 0xFFFFFF:
-            self.error(f"Geneve VNI {vni} greater than maximum 16777215")
-        o = self.off
-        b = self.udp_tunnel(6081, (0, 0xC0), vni)
-        r_type = self.alloc_reg()
-        r_hdr = self.alloc_reg()
-        r_pl = self.alloc_reg()
-        chunk = [Insn(ALU | K | 0x00, 0, 0, o.linkpl + o.nl + 8),     # A = Geneve header
-                 Insn(MISC | TAX, 0, 0, 0),
-                 Insn(ALU | K | 0x00, 0, 0, 2), Insn(ST, 0, 0, r_type),  # its protocol field
-                 Insn(LD | IND | B, 0, 0, 0), Insn(ALU | K | 0x50, 0, 0, 0x3F),
-                 Insn(ALU | K | 0x20, 0, 0, 4), Insn(ALU | K | 0x00, 0, 0, 8),
-                 Insn(ALU | X | 0x00, 0, 0, 0), Insn(ST, 0, 0, r_hdr),   # inner header
-                 Insn(LD | IND | H, 0, 0, 2), Insn(LDX | MEM, 0, 0, r_hdr),
-                 Insn(JMP | JEQ | K, 0, 5, 0x6558),                       # Ethernet inside?
-                 Insn(MISC | TXA, 0, 0, 0), Insn(ALU | K | 0x00, 0, 0, 12),
-                 Insn(ST, 0, 0, r_type), Insn(ALU | K | 0x00, 0, 0, 2),
-                 Insn(MISC | TAX, 0, 0, 0),
-                 Insn(STX, 0, 0, r_pl),                                   # inner payload
-                 Insn(LD | IMM, 0, 0, 0)]
-        b = f_and(b, leaf_test(chunk, JMP | JEQ | K, 0))
-        self.enter_tunnel(r_hdr, r_type, r_pl)
-        o.geneve = True
-        return b
-
-    def gen_vxlan(self, vni) -> Frag:
-        """UDP port 4789 with the I flag byte exactly 0x08 [and VNI]; the 8-byte VXLAN header
-        is always followed by Ethernet, which every later test looks inside."""
-        if vni is not None and vni > 0xFFFFFF:
-            self.error(f"VXLAN VNI {vni} greater than maximum 16777215")
-        o = self.off
-        b = self.udp_tunnel(4789, (0x08,), vni)
-        r_hdr = self.alloc_reg()
-        r_type = self.alloc_reg()
-        r_pl = self.alloc_reg()
-        chunk = [Insn(ALU | K | 0x00, 0, 0, o.linkpl + o.nl + 8),     # A = VXLAN header
-                 Insn(ALU | K | 0x00, 0, 0, 8), Insn(ST, 0, 0, r_hdr),   # inner Ethernet
-                 Insn(ALU | K | 0x00, 0, 0, 12), Insn(ST, 0, 0, r_type),  # its type field
-                 Insn(ALU | K | 0x00, 0, 0, 2), Insn(MISC | TAX, 0, 0, 0),
-                 Insn(STX, 0, 0, r_pl),                                   # inner payload
-                 Insn(LD | IMM, 0, 0, 0)]
-        b = f_and(b, leaf_test(chunk, JMP | JEQ | K, 0))
-        self.enter_tunnel(r_hdr, r_type, r_pl)
-        o.vxlan = True
-        return b
-
     def unsupported(self, what: str):
         name = "PPP" if self.off.kind == "ppp" else self.lt.name
         self.error(f"'{what}' not supported on DLT_{name}")
 
+    # -- tunnels, MPLS, PPPoE, LLC (filterlang.codegen_rare) -------------------------------
+    def gen_geneve(self, vni) -> Frag:
+        return _rare().gen_geneve(self, vni)
+
+    def gen_vxlan(self, vni) -> Frag:
+        return _rare().gen_vxlan(self, vni)
+
     def gen_mpls(self, label) -> Frag:
-        o = self.off
-        if o.label_depth > 0:
-            b0 = self.cmp("linkpl", -2, 1, 0, 0x01)
-        elif o.kind == "ether":
-            b0 = self.linktype(ETH_MPLS)
-        elif o.kind == "ppp":
-            b0 = self.linktype(PPP_MPLS_UCAST)
-        else:
-            self.unsupported("mpls")
-        if label is not None:
-            if label > 0xFFFFF:
-                self.error(f"MPLS label {label} greater than maximum 1048575")
-            b0 = f_and(b0, self.cmp("linkpl", 0, 4, label << 12, 0xFFFFF000))
-        o.nl_nosnap += 4
-        o.nl += 4
-        o.label_depth += 1
-        return b0
+        return _rare().gen_mpls(self, label)
 
     def gen_pppoes(self, sess) -> Frag:
-        o = self.off
-        b0 = self.linktype(ETH_PPPOES)
-        if sess is not None:
-            if sess > 0xFFFF:
-                self.error(f"PPPoE session number {sess} greater than maximum 65535")
-            b0 = f_and(b0, self.cmp("linkpl", 0, 4, sess, 0x0000FFFF))
-        newhdr = o.linkpl + o.nl + 6
-        o.linkhdr = newhdr
-        o.linktype = newhdr
-        o.linkpl = newhdr + 2
-        o.linkhdr_reg = o.linktype_reg = o.linkpl_reg
-        o.nl = o.nl_nosnap = 0
-        o.kind = "ppp"
-        o.pppoes = True
-        return b0
+        return _rare().gen_pppoes(self, sess)
 
     def gen_llc(self, sub, sub_span) -> Frag:
-        if self.off.kind != "ether":
-            self.unsupported("llc")
-        b0 = f_not(self.cmp_gt("linktype", 0, 2, ETHERMTU))
-        b1 = f_not(self.cmp("llc", 0, 2, 0xFFFF))
-        base = f_and(b0, b1)
-        if sub is None:
-            return base
-        low = sub.lower()
-        if low == "i":
-            t = f_not(leaf_test(self.load("llc", 2, 1), JMP | JSET | K, 0x01))
-        elif low == "s":
-            t = self.cmp("llc", 2, 1, 0x01, 0x03)
-        elif low == "u":
-            t = self.cmp("llc", 2, 1, 0x03, 0x03)
-        elif low in LLC_S_SUBTYPES:
-            t = self.cmp("llc", 2, 1, LLC_S_SUBTYPES[low], 0x0F)
-        elif low in LLC_U_SUBTYPES:
-            t = self.cmp("llc", 2, 1, LLC_U_SUBTYPES[low], 0xEF)
-        else:
-            self.error(f'unknown LLC type name "{sub}"', sub_span)
-        return f_and(base, t)
+        return _rare().gen_llc(self, sub, sub_span)
 
     # -- arithmetic -----------------------------------------------------------------------
     def alloc_reg(self) -> int:
@@ -1406,6 +1081,11 @@ class CodeGen:
         else:
             tmp = a1.checks
         return f_and(tmp, b) if tmp is not None else b
+
+
+def _rare():
+    from . import codegen_rare
+    return codegen_rare
 
 
 def parse_mac(text: str) -> bytes | None:

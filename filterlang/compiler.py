@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from vm.cbpf import Program
+from vm.cbpf import Insn, Program
 
 from . import linktypes
 from .errors import FilterError
@@ -18,9 +18,6 @@ def compile_expression(expr: str, linktype="EN10MB", snaplen: int = 262144,
     ``netmask`` (int or dotted string) is the capture network's mask; None means unknown,
     which makes ``ip broadcast`` an error, as with PCAP_NETMASK_UNKNOWN.
     """
-    from .codegen import CodeGen
-    from .parser import parse
-
     expr = expr if isinstance(expr, str) else str(expr)
     try:
         lt = linktypes.lookup(linktype)
@@ -29,6 +26,16 @@ def compile_expression(expr: str, linktype="EN10MB", snaplen: int = 262144,
     if lt.layout is None:
         raise FilterError(f"link type {lt.name} ({lt.description}) is not supported", expr, None)
     mask = _netmask(netmask)
+    if not expr.strip(" \t\r\n"):
+        # no filter (``bpfdump -r FILE``): one return, which the optimizer keeps unless it
+        # returns 0 ("expression rejects all packets"); the parser and code generator stay unloaded
+        program = Program([Insn(0x06, 0, 0, snaplen & 0xFFFFFFFF)])
+        if optimize and not program.insns[0].k:
+            return _optimized(program, expr)
+        return program
+    from .codegen import CodeGen
+    from .parser import parse
+
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20000))   # deeply nested parentheses / "not not ..."
     try:
@@ -42,17 +49,21 @@ def compile_expression(expr: str, linktype="EN10MB", snaplen: int = 262144,
     # libpcap leaves programs alone whose offsets live in scratch memory (geneve), as it does
     # protochain's loop (the optimizer returns programs with a backward jump unchanged)
     if optimize and not _no_optimize(gen):
-        try:
-            from .optimize import optimize as run_optimizer
-        except ImportError:
-            return program
-        try:
-            program = run_optimizer(program)
-        except FilterError as exc:
-            if not exc.expr:
-                raise FilterError(exc.message, expr, (0, len(expr))) from None
-            raise
+        return _optimized(program, expr)
     return program
+
+
+def _optimized(program: Program, expr: str) -> Program:
+    try:
+        from .optimize import optimize as run_optimizer
+    except ImportError:
+        return program
+    try:
+        return run_optimizer(program)
+    except FilterError as exc:
+        if not exc.expr:
+            raise FilterError(exc.message, expr, (0, len(expr))) from None
+        raise
 
 
 def _no_optimize(gen) -> bool:
