@@ -17,9 +17,14 @@ captured length and the network offset) and jumps to the program with r1 = the b
 Legacy loads (LD_ABS/LD_IND) read the packet through that block, found in r6 (the kernel's
 rule: the context stays in r6 for them).
 
-Not supported (``JitError`` naming the pc): helpers other than 7 (get_prandom_u32),
-8 (get_smp_processor_id) and 113 (probe_read_kernel, an inline copy); map and other
-pseudo ``lddw`` sources; ``call %reg``; kfunc calls; writes to r10.
+Helpers are built in, inline: 7 get_prandom_u32 (a per-Native xorshift), 8
+get_smp_processor_id (0), 113 probe_read_kernel (a plain copy, returns 0), and on request
+(``helpers=``) the conformance suite's "unwind".  ``call %reg`` calls a code address (from
+``lddw func``) or dispatches a helper number; an unknown number ends the program with r0 = 0.
+
+Not supported (``JitError`` naming the pc): other helpers (maps, ring buffer, ...), map and
+BTF pseudo ``lddw`` sources, kfunc calls, writes to r10, a function whose end can be fallen
+off.  Memory accesses are not checked: the program must be verified (or trusted).
 """
 from __future__ import annotations
 
@@ -50,6 +55,13 @@ M64 = (1 << 64) - 1
 HELPER_GET_PRANDOM_U32 = 7
 HELPER_GET_SMP_PROCESSOR_ID = 8
 HELPER_PROBE_READ_KERNEL = 113
+
+BUILTIN_HELPERS = ("get_prandom_u32", "get_smp_processor_id", "probe_read_kernel", "unwind")
+"""The helpers the JIT implements inline, by name; ``compile(helpers=...)`` numbers them.
+``unwind`` is the conformance suite's: returns r1, and r1 == 0 ends the program with r0 = 0."""
+DEFAULT_HELPERS = {HELPER_GET_PRANDOM_U32: "get_prandom_u32",
+                   HELPER_GET_SMP_PROCESSOR_ID: "get_smp_processor_id",
+                   HELPER_PROBE_READ_KERNEL: "probe_read_kernel"}
 
 _REG = (RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP)
 _CALLEE_SAVED = ((6, RBX), (7, R13), (8, R14), (9, R15))
@@ -98,9 +110,15 @@ class _Function:
 
 
 class _Compiler:
-    def __init__(self, program: ebpf.Program, drop: str, rng_addr: int, ctx_addr: int):
+    def __init__(self, program: ebpf.Program, drop: str, rng_addr: int, ctx_addr: int,
+                 helpers: dict[int, str]):
         if drop not in ("program", "function"):
             raise ValueError(f"drop must be 'program' or 'function', not {drop!r}")
+        for number, name in helpers.items():
+            if name not in BUILTIN_HELPERS:
+                raise ValueError(f"helper {number}: unknown built-in {name!r} "
+                                 f"(one of {', '.join(BUILTIN_HELPERS)})")
+        self.helpers = helpers
         try:
             ebpf.validate(program)
         except ebpf.IllegalInsn as exc:
@@ -118,9 +136,12 @@ class _Compiler:
             pc += 2 if second is not None else 1
         self.n = len(insns)
         entries = {0}
+        ends_program = False            # unwind or call %reg can end the whole program
         for pc, insn, form, _ in rows:
-            if form.syntax == "call_local":
+            if form.syntax == "call_local" or (form.syntax == "lddw" and insn.src == Pseudo.FUNC):
                 entries.add(pc + 1 + insn.imm)
+            ends_program |= form.syntax == "callx" or (
+                form.syntax == "call" and helpers.get(insn.imm) == "unwind")
         starts = sorted(entries)
         self.functions: dict[int, _Function] = {}
         for i, start in enumerate(starts):
@@ -128,7 +149,8 @@ class _Compiler:
             body = [row for row in rows if start <= row[0] < end]
             self.functions[start] = _Function(start, end, body, start == 0)
         self.main = self.functions[0]
-        self.anchored = drop == "program" and any(f.loads_packet for f in self.functions.values())
+        self.anchored = ends_program or (
+            drop == "program" and any(f.loads_packet for f in self.functions.values()))
         self.asm = x86.Asm()
         self.labels: dict[int, x86.Label] = {}
         self.cold: list = []
@@ -205,7 +227,7 @@ class _Compiler:
     def _function(self, f: _Function) -> None:
         self.cold = []
         if f.loads_packet:
-            f.drop = self.program_drop or x86.Label(f"drop{f.start}")
+            f.drop = self.program_drop if self.drop_mode == "program" else x86.Label(f"drop{f.start}")
         self._prologue(f)
         last = len(f.rows) - 1
         for i, (pc, insn, form, second) in enumerate(f.rows):
@@ -242,6 +264,8 @@ class _Compiler:
             self._alu(pc, insn)
         elif cls in (Class.JMP, Class.JMP32):
             self._jump(f, pc, insn, form, last)
+        elif insn.opcode == ebpf.LDDW and insn.src == Pseudo.FUNC:
+            self.asm.lea_rip(_REG[insn.dst], self.functions[pc + 1 + insn.imm].entry)
         elif insn.opcode == ebpf.LDDW:
             if insn.src != Pseudo.IMM64:
                 raise JitError(pc, f"lddw with src {insn.src} ({Pseudo(insn.src).name.lower()}) "
@@ -388,25 +412,53 @@ class _Compiler:
             self._helper(pc, insn.imm)
         elif syntax == "call_local":
             a.call(self.functions[pc + 1 + insn.imm].entry)
+        elif syntax == "callx":
+            self._callx(pc, _REG[insn.dst])
         else:
             raise JitError(pc, f"{form.mnemonic} ({syntax}) is not supported by the JIT")
 
     def _helper(self, pc: int, number: int) -> None:
+        name = self.helpers.get(number)
+        if name is None:
+            raise JitError(pc, f"helper {number} is not supported by the JIT (only "
+                               f"{', '.join(str(n) for n in sorted(self.helpers))})")
+        self._builtin(name)
+
+    def _builtin(self, name: str) -> None:
         e = self.emit
-        if number == HELPER_GET_SMP_PROCESSOR_ID:
+        if name == "get_smp_processor_id":
             e(x86.alu_rr(x86.XOR, RAX, RAX, False))
-        elif number == HELPER_GET_PRANDOM_U32:            # xorshift64, per Native
+        elif name == "get_prandom_u32":                   # xorshift64, per Native
             e(x86.mov_ri(T2, self.rng_addr), x86.load(RAX, T2, 0, 8))
             for digit, count in ((x86.SHL, 13), (x86.SHR, 7), (x86.SHL, 17)):
                 e(x86.mov_rr(T0, RAX, True), x86.shift_ri(digit, T0, count, True),
                   x86.alu_rr(x86.XOR, RAX, T0, True))
             e(x86.store(T2, 0, RAX, 8), x86.mov_rr(RAX, RAX, False))
-        elif number == HELPER_PROBE_READ_KERNEL:          # (dst r1, size r2, src r3) -> 0
+        elif name == "probe_read_kernel":                 # (dst r1, size r2, src r3) -> 0
             e(x86.mov_rr(RCX, RSI, False), x86.mov_rr(RSI, RDX, True), x86.REP_MOVSB,
               x86.alu_rr(x86.XOR, RAX, RAX, False))
-        else:
-            raise JitError(pc, f"helper {number} is not supported by the JIT "
-                               "(only 7, 8 and 113)")
+        else:                                             # unwind
+            e(x86.mov_rr(RAX, RDI, True), x86.test_rr(RAX, RAX, True))
+            self.asm.jcc("e", self.program_drop)
+
+    def _callx(self, pc: int, reg: int) -> None:
+        """call %reg: a code address (lddw func) or a helper number; any other number ends
+        the program with r0 = 0."""
+        e, a = self.emit, self.asm
+        native, done = x86.Label("callx"), x86.Label("callxdone")
+        e(x86.mov_rr(T2, reg, True), x86.shift_ri(x86.SHR, T2, 32, True))
+        a.jcc("ne", native)
+        for number, name in sorted(self.helpers.items()):
+            skip = x86.Label("callxnext")
+            e(x86.alu_ri(x86.CMP, reg, number, False))
+            a.jcc("ne", skip)
+            self._builtin(name)
+            a.jmp(done)
+            a.bind(skip)
+        a.jmp(self.program_drop)
+        a.bind(native)
+        e(x86.call_r(reg))
+        a.bind(done)
 
     def _atomic(self, pc: int, insn: ebpf.Insn) -> None:
         e, a = self.emit, self.asm
@@ -600,16 +652,21 @@ class Native:
         self._finalizer()
 
 
-def compile(program: ebpf.Program, *, drop: str = "program") -> Native:
+def compile(program: ebpf.Program, *, drop: str = "program",
+            helpers: dict[int, str] | None = None) -> Native:
     """Compile ``program`` to native code; raises :class:`JitError` naming the pc.
 
     ``drop``: what an out-of-bounds LD_ABS/LD_IND ends, ``"program"`` (vm.interp's rule: the
     whole program returns 0, even from a subprogram) or ``"function"`` (only the function that
-    did the load returns 0 to its caller, as the kernel's conversion of LD_ABS does)."""
+    did the load returns 0 to its caller, as the kernel's conversion of LD_ABS does).
+    ``helpers``: more helper numbers for the built-ins (:data:`BUILTIN_HELPERS`), over
+    :data:`DEFAULT_HELPERS`; e.g. ``{5: "unwind"}`` for the conformance suite."""
     ctypes, _ = _runtime()
     rng = ctypes.c_uint64(int.from_bytes(os.urandom(8), "little") | 1)
     ctx = ctypes.create_string_buffer(CTX_SIZE)
-    compiler = _Compiler(program, drop, ctypes.addressof(rng), ctypes.addressof(ctx))
+    table = dict(DEFAULT_HELPERS)
+    table.update(helpers or {})
+    compiler = _Compiler(program, drop, ctypes.addressof(rng), ctypes.addressof(ctx), table)
     code, run_offset = compiler.compile()
     return Native(program, code, run_offset, rng, ctx)
 

@@ -221,6 +221,11 @@ def pop(r: int) -> bytes:
     return _rex(False, 0, r) + bytes([0x58 | (r & 7)])
 
 
+def call_r(r: int) -> bytes:
+    """``call r`` (an absolute address in a register)."""
+    return rr(b"\xff", 2, r, False)
+
+
 RET = b"\xc3"
 LEAVE = b"\xc9"
 REP_MOVSB = b"\xf3\xa4"
@@ -256,6 +261,21 @@ class _Jump:
         return head + struct.pack("<i", disp)
 
 
+class _LeaRip:
+    """``lea reg, [rip + label]``: the address of a label (7 bytes)."""
+    __slots__ = ("reg", "label", "long")
+
+    def __init__(self, reg: int, label: Label):
+        self.reg, self.label, self.long = reg, label, True
+
+    def size(self) -> int:
+        return 7
+
+    def encode(self, disp: int) -> bytes:
+        return _rex(True, self.reg, 0) + b"\x8d" + bytes([0x05 | ((self.reg & 7) << 3)]) + \
+            struct.pack("<i", disp)
+
+
 class Asm:
     """Instructions and jumps in order; ``assemble()`` resolves labels into machine code."""
 
@@ -282,13 +302,16 @@ class Asm:
     def call(self, label: Label) -> None:
         self.items.append(_Jump("call", 0, label))
 
+    def lea_rip(self, reg: int, label: Label) -> None:
+        self.items.append(_LeaRip(reg, label))
+
     def assemble(self) -> bytes:
         """Machine code; jumps take the short form when the target is within reach."""
         items = self.items
         for label in self.labels:
             if label.pos is None:
                 raise ValueError(f"label {label.name!r} never bound")
-        jumps = [(i, item) for i, item in enumerate(items) if isinstance(item, _Jump)]
+        jumps = [(i, item) for i, item in enumerate(items) if isinstance(item, (_Jump, _LeaRip))]
         for _, jump in jumps:
             if jump.label.pos is None:
                 raise ValueError(f"jump to unbound label {jump.label.name!r}")
@@ -307,7 +330,7 @@ class Asm:
         self.offsets = starts
         out = bytearray()
         for i, item in enumerate(items):
-            if isinstance(item, _Jump):
+            if isinstance(item, (_Jump, _LeaRip)):
                 out += item.encode(starts[item.label.pos] - (starts[i] + item.size()))
             else:
                 out += item
@@ -322,6 +345,6 @@ class Asm:
         pos = 0
         for item in self.items:
             starts.append(pos)
-            pos += item.size() if isinstance(item, _Jump) else len(item)
+            pos += len(item) if isinstance(item, bytes) else item.size()
         starts.append(pos)
         return starts

@@ -27,8 +27,6 @@ pytestmark = pytest.mark.skipif(not jit.available(),
 
 CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "ebpf" / "tests"
 CONFORMANCE_FILES = sorted(CONFORMANCE.glob("*.data")) if CONFORMANCE.is_dir() else []
-# what the JIT refuses (JitError) on purpose: helper 5 ("unwind") and call %reg
-UNSUPPORTED = {"call_unwind_fail", "callx"}
 
 
 def asm(text: str) -> ebpf.Program:
@@ -48,11 +46,21 @@ def test_conformance(path):
     case = conformance.parse(path.read_text(), path.stem)
     program = conformance._program(case)          # the runner's own assembly/decoding
     assert case.result is not None
-    if path.stem in UNSUPPORTED:
-        with pytest.raises(jit.JitError, match=r"^pc \d+: "):
-            jit.compile(program)
-        return
-    assert _run_mem(jit.compile(program), case.mem) == case.result
+    native = jit.compile(program, helpers={5: "unwind"})
+    assert _run_mem(native, case.mem) == case.result
+
+
+NEGATIVE = CONFORMANCE.parent / "negative"
+NEGATIVE_UNUSED = sorted(NEGATIVE.glob("unused-*.data")) if NEGATIVE.is_dir() else []
+
+
+@pytest.mark.skipif(not NEGATIVE_UNUSED, reason=f"no negative conformance data under {NEGATIVE}")
+@pytest.mark.parametrize("path", NEGATIVE_UNUSED, ids=[p.stem for p in NEGATIVE_UNUSED])
+def test_negative_conformance_illegal_fields_are_refused(path):
+    """Non-zero unused fields: the JIT refuses the program, naming the pc."""
+    program = conformance._program(conformance.parse(path.read_text(), path.stem))
+    with pytest.raises(jit.JitError, match=r"^pc 0: "):
+        jit.compile(program)
 
 
 # -- 2. translated filters against libpcap ---------------------------------------------------------
@@ -466,7 +474,7 @@ def test_helpers_7_and_8():
 REFUSED = [
     ("map-lddw", "lddw %r1, map_fd(3)\nmov %r0, 0\nexit", 0, "lddw with src 1"),
     ("helper-1", "call 1\nexit", 0, "helper 1"),
-    ("callx", "mov %r2, 7\ncall %r2\nexit", 1, "callx"),
+    ("unwind-not-requested", "mov %r1, 0\ncall 5\nexit", 1, "helper 5"),
     ("write-r10", "mov %r10, 0\nexit", 0, "r10 is read-only"),
     ("falls-off-the-end", "mov %r0, 0", 0, "fall off"),
     ("kfunc", "call runtime 4\nexit", 0, "call_runtime"),
@@ -547,3 +555,35 @@ def test_driver_calls_translated_filters_as_subprograms(expr):
     assert native.call(ctypes.addressof(ctx), ctypes.addressof(records), len(corpus)) == 0
     got = [struct.unpack_from("<Q", records, 24 * i + 16)[0] for i in range(len(corpus))]
     assert got == [libpcap_run(rows, s.data, s.wirelen) for s in corpus]
+
+
+CALLX = """
+    lddw %r2, func(double)
+    mov %r1, 21
+    call %r2
+    mov %r6, %r0
+    mov %r3, 8                # a helper number: get_smp_processor_id
+    call %r3
+    add %r0, %r6
+    mov %r3, 9999             # no such helper: the program ends, returning 0
+    jeq %r7, 0, +1
+    call %r3
+    exit
+double:
+    mov %r0, %r1
+    add %r0, %r1
+    exit
+"""
+
+
+@pytest.mark.parametrize("r7,want", [(0, 42), (1, 0)])
+def test_callx_to_code_and_to_helpers(r7, want):
+    program = asm(f"mov %r7, {r7}\n" + CALLX)
+    assert jit.compile(program).call() == want
+    if r7 == 0:
+        assert interp.run_raw(program) == want
+
+
+def test_unknown_builtin_helper_name_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown built-in"):
+        jit.compile(asm("mov %r0, 0\nexit"), helpers={5: "nope"})
