@@ -139,6 +139,8 @@ class _Compiler:
         ends_program = False            # unwind or call %reg can end the whole program
         for pc, insn, form, _ in rows:
             if form.syntax == "call_local" or (form.syntax == "lddw" and insn.src == Pseudo.FUNC):
+                if pc + 1 + insn.imm == 0:
+                    raise JitError(pc, "a call to pc 0 (the main function) is not supported")
                 entries.add(pc + 1 + insn.imm)
             ends_program |= form.syntax == "callx" or (
                 form.syntax == "call" and helpers.get(insn.imm) == "unwind")
@@ -167,8 +169,9 @@ class _Compiler:
         return label
 
     # -- layout --------------------------------------------------------------------------------
-    def compile(self) -> tuple[bytes, int]:
-        """Machine code and the offset of the socket-filter entry (see ``_run_entry``)."""
+    def compile(self) -> tuple[bytes, int, tuple[int, ...]]:
+        """Machine code, the offset of the socket-filter entry (see ``_run_entry``) and the
+        offsets of the entries taking 0..5 arguments (the missing registers zeroed)."""
         for function in self.functions.values():
             self._function(function)
         if self.program_drop is not None:
@@ -176,8 +179,14 @@ class _Compiler:
         run_entry = x86.Label("run")
         self.asm.bind(run_entry)
         self._run_entry()
+        call_entries = [x86.Label(f"call{k}") for k in range(5)] + [self.main.entry]
+        args = (RDI, RSI, RDX, RCX, R8)
+        for k in range(5):
+            self.asm.bind(call_entries[k])
+            self.emit(*(x86.alu_rr(x86.XOR, reg, reg, False) for reg in args[k:]))
+            self.asm.jmp(self.main.entry)
         code = self.asm.assemble()
-        return code, self.asm.offset(run_entry)
+        return code, self.asm.offset(run_entry), tuple(self.asm.offset(e) for e in call_entries)
 
     def _prologue(self, f: _Function) -> None:
         a = self.asm
@@ -226,8 +235,10 @@ class _Compiler:
 
     def _function(self, f: _Function) -> None:
         self.cold = []
-        if f.loads_packet:
-            f.drop = self.program_drop if self.drop_mode == "program" else x86.Label(f"drop{f.start}")
+        if f.loads_packet and self.drop_mode == "program":
+            f.drop = self.program_drop
+        elif f.loads_packet:
+            f.drop = x86.Label(f"drop{f.start}")
         self._prologue(f)
         last = len(f.rows) - 1
         for i, (pc, insn, form, second) in enumerate(f.rows):
@@ -397,7 +408,8 @@ class _Compiler:
             w = insn.cls == Class.JMP
             d, s = _REG[insn.dst], _REG[insn.src]
             if syntax == "jmp_src":
-                self.emit(x86.test_rr(d, s, w) if op == JmpOp.JSET else x86.alu_rr(x86.CMP, d, s, w))
+                self.emit(x86.test_rr(d, s, w) if op == JmpOp.JSET
+                          else x86.alu_rr(x86.CMP, d, s, w))
             elif op == JmpOp.JSET:
                 self.emit(x86.test_ri(d, insn.imm, w))
             elif insn.imm == 0 and op in (JmpOp.JEQ, JmpOp.JNE):
@@ -501,7 +513,8 @@ class _Compiler:
             if SKF_LL_OFF <= k < SKF_NET_OFF:
                 k -= SKF_LL_OFF
             if k >= 0:                       # a constant offset: one bounds check
-                e(x86.alu_mi(x86.CMP, ctx, CTX_DATA_LEN, (k + size) - ((k + size) >> 31 << 32), False))
+                end = k + size                  # compared unsigned: as an imm32 bit pattern
+                e(x86.alu_mi(x86.CMP, ctx, CTX_DATA_LEN, end - (end >> 31 << 32), False))
                 a.jcc("b", f.drop)
                 e(x86.load(T1, ctx, CTX_DATA, 8))
                 self._load_be(size, T1, k)
@@ -604,7 +617,8 @@ class Native:
     ``code``: the machine code; ``call(*args)`` and ``run(packet, wirelen)`` run it.
     ``ctx_address``: the context block ``run`` fills (CTX_SIZE bytes)."""
 
-    def __init__(self, program: ebpf.Program, code: bytes, run_offset: int, rng, ctx):
+    def __init__(self, program: ebpf.Program, code: bytes, run_offset: int,
+                 call_offsets: tuple[int, ...], rng, ctx):
         import weakref
         ctypes, _ = _runtime()
         self.program = program
@@ -615,18 +629,21 @@ class Native:
         self._finalizer = weakref.finalize(self, _unmap, self.address, self._size)
         u64 = ctypes.c_uint64
         # one prototype per argument count: each converted argument costs ~150 ns in ctypes
-        self._calls = tuple(ctypes.CFUNCTYPE(u64, *[u64] * k)(self.address) for k in range(6))
+        self._calls = tuple(ctypes.CFUNCTYPE(u64, *[u64] * k)(self.address + call_offsets[k])
+                            for k in range(6))
         self._run = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, u64)(
             self.address + run_offset)
         self._net_offset = 0
 
     def call(self, *args: int) -> int:
-        """Run with r1..r5 = ``args`` (missing ones 0; taken modulo 2**64); r0 as unsigned 64-bit."""
+        """Run with r1..r5 = ``args`` (missing ones 0; each taken modulo 2**64); returns r0 as
+        unsigned 64-bit."""
         try:
             return self._calls[len(args)](*args)
         except IndexError:
             if self._calls:
-                raise TypeError(f"call takes at most 5 arguments (r1..r5), got {len(args)}") from None
+                raise TypeError(f"call takes at most 5 arguments (r1..r5), "
+                                f"got {len(args)}") from None
             raise ValueError("Native is closed") from None
 
     def run(self, packet, wirelen: int | None = None, *, net_offset: int = 0) -> int:
@@ -667,8 +684,8 @@ def compile(program: ebpf.Program, *, drop: str = "program",
     table = dict(DEFAULT_HELPERS)
     table.update(helpers or {})
     compiler = _Compiler(program, drop, ctypes.addressof(rng), ctypes.addressof(ctx), table)
-    code, run_offset = compiler.compile()
-    return Native(program, code, run_offset, rng, ctx)
+    code, run_offset, call_offsets = compiler.compile()
+    return Native(program, code, run_offset, call_offsets, rng, ctx)
 
 
 _AVAILABLE: bool | None = None

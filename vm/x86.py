@@ -38,7 +38,8 @@ def _byte_reg(r: int) -> bool:
     return 4 <= r <= 7
 
 
-def rr(opcode: bytes, reg: int, rm: int, w: bool, prefix: bytes = b"", force: bool = False) -> bytes:
+def rr(opcode: bytes, reg: int, rm: int, w: bool, prefix: bytes = b"",
+       force: bool = False) -> bytes:
     """``opcode`` with a register-direct ModRM (reg field ``reg``, r/m field ``rm``)."""
     return prefix + _rex(w, reg, rm, force) + opcode + bytes([0xC0 | ((reg & 7) << 3) | (rm & 7)])
 

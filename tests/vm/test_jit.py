@@ -25,7 +25,8 @@ from vm.translate import to_ebpf
 pytestmark = pytest.mark.skipif(not jit.available(),
                                 reason="vm.jit needs x86-64 Linux with executable mappings")
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "ebpf" / "tests"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CONFORMANCE = SHARED / "conformance" / "ebpf" / "tests"
 CONFORMANCE_FILES = sorted(CONFORMANCE.glob("*.data")) if CONFORMANCE.is_dir() else []
 
 
@@ -587,3 +588,14 @@ def test_callx_to_code_and_to_helpers(r7, want):
 def test_unknown_builtin_helper_name_is_a_value_error():
     with pytest.raises(ValueError, match="unknown built-in"):
         jit.compile(asm("mov %r0, 0\nexit"), helpers={5: "nope"})
+
+
+def test_call_zeroes_the_missing_arguments():
+    native = jit.compile(asm("mov %r0, %r1\nor %r0, %r2\nor %r0, %r3\nor %r0, %r4\n"
+                             "or %r0, %r5\nexit"))
+    assert native.call(1 << 40, 2, 4, 8, 16) == (1 << 40) | 30
+    assert [native.call(*[1 << i for i in range(k)]) for k in range(6)] == \
+        [0, 1, 3, 7, 15, 31]
+    assert native.call(-1) == (1 << 64) - 1
+    with pytest.raises(TypeError, match="at most 5"):
+        native.call(1, 2, 3, 4, 5, 6)
