@@ -196,6 +196,33 @@ def test_startup_does_not_import_scapy(args):
     assert out.stderr.decode().endswith("CLEAN")
 
 
+# what each job must not load: the option library we left, what only other jobs use, and what
+# compiling a filter needs only for names, tunnels, assembling, validating or interpreting cBPF
+LIGHT = [
+    (["-d", "tcp port 80"], ["click", "numpy", "scapy", "dataclasses", "socket", "bpfdump.engine",
+                             "bpfdump.printer", "filterlang.names", "filterlang.codegen_rare",
+                             "vm.cbpf_asm", "vm.cbpf_validate", "vm.cbpf_interp", "vm.ebpf"]),
+    (["-d", "vlan 100 and (udp or tcp) and not net 192.168.3.0/24"],
+     ["click", "numpy", "dataclasses", "filterlang.codegen_rare", "vm.cbpf_asm"]),
+    (["-n", "-r", str(SAMPLE)], ["click", "scapy", "filterlang.parser", "filterlang.codegen",
+                                 "filterlang.optimize"]),
+]
+
+
+@pytest.mark.parametrize("args,forbidden", LIGHT, ids=["dump", "dump-vlan", "read"])
+def test_startup_loads_only_what_the_job_needs(args, forbidden):
+    code = ("import sys, runpy; sys.argv=['bpfdump', *sys.argv[1:]]; before = set(sys.modules)\n"
+            "try:\n    runpy.run_module('bpfdump', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "sys.stderr.write('\\nLOADED ' + ' '.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, env=ENV,
+                         timeout=120)
+    loaded = out.stderr.decode().rsplit("\nLOADED ", 1)[1].split()
+    assert out.returncode == 0
+    assert [m for m in loaded if m.split(".")[0] in ("filterlang", "vm")]    # it did compile
+    assert [m for m in loaded if any(m == f or m.startswith(f + ".") for f in forbidden)] == []
+
+
 # -- offline: the same packets as tcpdump, the same text -----------------------------------------
 
 FILTERS = ["", "tcp", "udp port 53", "tcp port 80 and host 10.0.0.1", "icmp or arp", "ip6",
