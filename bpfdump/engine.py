@@ -270,6 +270,10 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int
     time (vm.batch); everything else one packet at a time."""
     eprog = None if prog is None or accepts_all(prog) else verified_ebpf(prog)
     keep_all = keep if prog is None else prog[0].k if eprog is None else 0
+    if prog is not None and count != 0:
+        matched = _run_native(source, eprog, keep_all, sink, count)
+        if matched is not None:
+            return matched
     if prog is not None and hasattr(source, "batches") and count != 0:
         fast = None if eprog is None else build_batch(eprog)
         if eprog is None or fast is not None:
@@ -288,3 +292,17 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int
     finally:
         ring.drain()
     return matched
+
+
+def _run_native(source, eprog, keep_all, sink, count):
+    """The JIT fast path (bpfdump.fastpath) when the source and the machine allow it; None
+    when they do not (nothing has been read then)."""
+    from . import fastpath
+    if not fastpath.usable(source):
+        return None
+    from vm import jit
+    try:
+        scan = fastpath.Scan(source, eprog, keep_all, sink, count)
+    except jit.JitError:
+        return None
+    return scan.run()

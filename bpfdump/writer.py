@@ -150,6 +150,16 @@ class PcapWriter:
         self._buf = block     # flushed as it is: no copy
         self.flush()
 
+    def write_records(self, data, count: int) -> None:
+        """Append `count` records already in this writer's format (16-byte headers in this
+        machine's byte order and precision, data at most `snaplen` long), e.g. from
+        bpfdump.fastpath's drain program."""
+        self._buf += data
+        self.size += len(data)
+        self.count += count
+        if len(self._buf) >= self._limit:
+            self.flush()
+
     def flush(self) -> None:
         """Hand everything buffered to the OS; the file is then a complete capture."""
         if not len(self._buf):

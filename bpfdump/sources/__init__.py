@@ -461,7 +461,7 @@ class Batch:
 def open_offline(path_or_fileobj) -> Source:
     """Open a pcap or pcapng capture. Accepts a path (str / PathLike / "-" for stdin) or a
     binary file object. Raises CaptureError (bad format) or OSError (missing file...)."""
-    from . import pcap, pcapng
+    from . import pcap
 
     if isinstance(path_or_fileobj, (str, bytes, os.PathLike)):
         path = os.fsdecode(path_or_fileobj)
@@ -484,7 +484,8 @@ def open_offline(path_or_fileobj) -> Source:
         magic = bytes(inp.buf[pos:pos + 4])
         if magic in pcap.MAGICS:
             return pcap.PcapSource(inp)
-        if magic == pcapng.SHB_MAGIC:
+        if magic == b"\x0a\x0d\x0d\x0a":        # a pcapng section header block
+            from . import pcapng
             return pcapng.PcapngSource(inp)
         raise CaptureError("unknown file format", 0, path)
     except BaseException:

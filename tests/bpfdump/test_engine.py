@@ -1,6 +1,7 @@
-"""The batch engine (pcap records indexed with numpy, vm.batch, records through the ring buffer in
-blocks, the writer's block path) against tcpdump: `bpfdump -r F -w OUT EXPR` writes exactly the
-bytes `tcpdump -r F -w OUT EXPR` writes.
+"""The offline engine against tcpdump: `bpfdump -r F -w OUT EXPR` writes exactly the bytes
+`tcpdump -r F -w OUT EXPR` writes. Every test runs on both block data paths: "jit" (pcap records
+walked by JIT-compiled eBPF, bpfdump.fastpath) and "numpy" (records indexed with numpy, vm.batch,
+records through the ring buffer in blocks, the writer's block path; BPFDUMP_JIT=0).
 
 The in-process tests run libpcap's own program for each expression (so they test the data path,
 not our compiler); a few CLI runs go through the whole tool, stdin included.
@@ -17,7 +18,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from bpfdump import engine
+from bpfdump import engine, fastpath
 from bpfdump.sources import CaptureError, open_offline
 from bpfdump.sources import pcap as pcapmod
 from bpfdump.writer import PcapWriter
@@ -43,14 +44,36 @@ SAMPLE = BENCH_FILTERS + random.Random(8).sample(_ALL, 30)
 REST = [e for e in _ALL if e not in SAMPLE]
 
 
+@pytest.fixture(autouse=True, params=["jit", "numpy"])
+def data_path(request, monkeypatch):
+    if request.param == "numpy":
+        monkeypatch.setenv("BPFDUMP_JIT", "0")
+    else:
+        try:
+            from vm import jit
+        except ImportError:
+            pytest.skip("vm.jit is not there")
+        if not jit.available():
+            pytest.skip("the JIT needs x86-64 Linux and executable memory")
+        monkeypatch.delenv("BPFDUMP_JIT", raising=False)
+    return request.param
+
+
 class WriterSink:
-    """The -w sink as the CLI builds it (a PcapWriter behind write/write_batch)."""
+    """The -w sink as the CLI builds it (a PcapWriter behind write/write_batch/write_records)."""
 
     def __init__(self, path, source):
         self._writer = PcapWriter(path, source.linktype, source.snaplen, "micro",
                                   linktype_ext=getattr(source, "linktype_ext", 0))
+        self.pcap_writer = self._writer
         self.count = 0
         self.batches = 0
+        self.blocks = 0
+
+    def write_records(self, data, count):
+        self._writer.write_records(data, count)
+        self.count += count
+        self.blocks += 1
 
     def write(self, pkt):
         self._writer.write(pkt)
@@ -112,11 +135,12 @@ def _rows(expr, linktype="EN10MB"):
 
 
 @pytest.mark.parametrize("expr", SAMPLE, ids=SAMPLE)
-def test_filter_to_file_like_tcpdump(mixed, expr, tmp_path):
+def test_filter_to_file_like_tcpdump(mixed, expr, tmp_path, data_path):
     rows = _rows(expr)
     got, sink = ours_write(mixed, rows, tmp_path / "out.pcap")
     assert got == tcpdump_write(mixed, expr)
-    assert sink.batches > 0 or sink.count == 0          # the block path was taken
+    blocks = sink.blocks if data_path == "jit" else sink.batches
+    assert blocks > 0 or sink.count == 0          # the block path was taken
 
 
 @pytest.mark.exhaustive
@@ -128,8 +152,8 @@ def test_filter_to_file_like_tcpdump_all(mixed, expr, tmp_path):
 
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("expr", [e for e in EXPRESSIONS if "protochain" in e])
-def test_protochain_runs_packet_by_packet(mixed, expr, tmp_path):
-    """Programs with loops take the scalar path; the bytes are the same."""
+def test_protochain_runs_packet_by_packet(mixed, expr, tmp_path, data_path):
+    """Programs with loops take the scalar path without the JIT; the bytes are the same."""
     got, sink = ours_write(mixed, _rows(expr), tmp_path / "out.pcap")
     assert sink.batches == 0
     assert got == tcpdump_write(mixed, expr)
