@@ -59,54 +59,54 @@ class Printer:
         self.clock = Clock(self.opts.ts_format, self.opts.nano)
         self.state = _State(self.opts)
         self.count = 0
+        self._dump = _dump_for(self.opts)
 
     def format(self, pkt) -> str:
         """The complete text tcpdump prints for pkt (no trailing newline)."""
         o = self.opts
         self.count += 1
-        head = ("%5u  " % self.count) if o.number else ""
-        head += self.clock.format(pkt.ts)
-        data = bytes(pkt.data)
-        ctx = Ctx(o, self.state, data, pkt.wirelen)
+        head = self.clock.format(pkt.ts)
+        if o.number:
+            head = ("%5u  " % self.count) + head
+        data = pkt.data
+        if type(data) is not bytes:
+            data = bytes(data)
+        ctx = Ctx(o, self.state, data, pkt.wirelen, head)
+        link = _LINKS.get(pkt.linktype)
         try:
-            hdrlen = self._link(ctx, pkt.linktype, pkt.wirelen)
+            if link is None:
+                ctx.proto = "unknown"
+                hdrlen = 0
+            else:
+                hdrlen = link(ctx, 0, pkt.wirelen)
         except Stop:
             hdrlen = ctx.hdrlen
         except (Truncated, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,
                 struct.error):
-            ctx.w(" [|%s]" % ctx.proto)
+            ctx.out.append(" [|%s]" % ctx.proto)
             hdrlen = 0
-        text = head + ctx.text()
-        caplen = len(data)
-        if o.hexascii:
-            if o.hexascii > 1:
-                text += hex_ascii_lines(data)
-            elif caplen > hdrlen:
-                text += hex_ascii_lines(data[hdrlen:])
-        elif o.hex:
-            if o.hex > 1:
-                text += hex_lines(data)
-            elif caplen > hdrlen:
-                text += hex_lines(data[hdrlen:])
-        elif o.ascii:
-            if o.ascii > 1:
-                text += ascii_text(data)
-            elif caplen > hdrlen:
-                text += ascii_text(data[hdrlen:])
-        return text
+        if self._dump is not None:
+            dump, whole = self._dump
+            if whole:
+                ctx.out.append(dump(data))
+            elif len(data) > hdrlen:
+                ctx.out.append(dump(data[hdrlen:]))
+        return "".join(ctx.out)
 
-    def _link(self, ctx: Ctx, linktype: int, wirelen: int) -> int:
-        if linktype == DLT_EN10MB:
-            return ether.ether_print(ctx, 0, wirelen)
-        if linktype == DLT_LINUX_SLL:
-            return ether.sll_print(ctx, 0, wirelen)
-        if linktype == DLT_LINUX_SLL2:
-            return ether.sll2_print(ctx, 0, wirelen)
-        if linktype in (DLT_RAW, DLT_RAW_ALT, LINKTYPE_RAW):
-            return ether.raw_print(ctx, 0, wirelen)
-        if linktype in (DLT_IPV4, DLT_IPV6):
-            return ether.raw_print(ctx, 0, wirelen)
-        if linktype in (DLT_NULL, DLT_LOOP):
-            return ether.null_print(ctx, 0, wirelen)
-        ctx.proto = "unknown"
-        return 0
+
+def _dump_for(o: PrintOptions):
+    """(dump function, whole frame?) for -x/-xx, -X/-XX, -A/-AA, or None."""
+    if o.hexascii:
+        return hex_ascii_lines, o.hexascii > 1
+    if o.hex:
+        return hex_lines, o.hex > 1
+    if o.ascii:
+        return ascii_text, o.ascii > 1
+    return None
+
+
+_LINKS = {DLT_EN10MB: ether.ether_print, DLT_LINUX_SLL: ether.sll_print,
+          DLT_LINUX_SLL2: ether.sll2_print, DLT_RAW: ether.raw_print,
+          DLT_RAW_ALT: ether.raw_print, LINKTYPE_RAW: ether.raw_print,
+          DLT_IPV4: ether.raw_print, DLT_IPV6: ether.raw_print,
+          DLT_NULL: ether.null_print, DLT_LOOP: ether.null_print}

@@ -21,16 +21,20 @@ class Stop(Exception):
 
 
 class Ctx:
-    """One packet being printed: its bytes, the current capture end, the output pieces."""
+    """One packet being printed: its bytes, the current capture end, the output pieces.
 
-    __slots__ = ("opts", "state", "data", "end", "out", "proto", "wirelen", "_ends", "hdrlen")
+    `w(text)` appends to the output (it is `out.append` itself: printers call it often)."""
 
-    def __init__(self, opts, state, data: bytes, wirelen: int):
+    __slots__ = ("opts", "state", "data", "end", "out", "w", "proto", "wirelen", "_ends",
+                 "hdrlen")
+
+    def __init__(self, opts, state, data: bytes, wirelen: int, head: str = ""):
         self.opts = opts
         self.state = state
         self.data = data
         self.end = len(data)
-        self.out: list[str] = []
+        self.out: list[str] = [head]
+        self.w = self.out.append
         self.proto = ""
         self.wirelen = wirelen
         self._ends: list[int] = []
@@ -40,10 +44,6 @@ class Ctx:
         """Print " [|proto]" and end the packet, keeping the link-layer header length."""
         self.out.append(" [|%s]" % self.proto)
         raise Stop()
-
-    # output
-    def w(self, s: str) -> None:
-        self.out.append(s)
 
     def text(self) -> str:
         return "".join(self.out)

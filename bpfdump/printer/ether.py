@@ -27,17 +27,15 @@ def default_print(ctx: Ctx, off: int, length: int, always: bool = False) -> None
 
 
 def ethertype_print(ctx: Ctx, etype: int, off: int, length: int) -> bool:
-    if etype == 0x0800:
-        ip.ip_print(ctx, off, length)
-    elif etype == 0x86DD:
-        ip6.ip6_print(ctx, off, length)
-    elif etype in (0x0806, 0x8035):
-        arp.arp_print(ctx, off, length)
-    elif etype in (0x8847, 0x8848):
-        mpls.mpls_print(ctx, off, length)
-    else:
+    printer = _ETHERTYPE_PRINTERS.get(etype)
+    if printer is None:
         return False
+    printer(ctx, off, length)
     return True
+
+
+_ETHERTYPE_PRINTERS = {0x0800: ip.ip_print, 0x86DD: ip6.ip6_print, 0x0806: arp.arp_print,
+                       0x8035: arp.arp_print, 0x8847: mpls.mpls_print, 0x8848: mpls.mpls_print}
 
 
 def _type_text(ctx: Ctx, etype: int) -> str:
@@ -47,25 +45,31 @@ def _type_text(ctx: Ctx, etype: int) -> str:
 
 
 def _addrs(ctx: Ctx, off: int) -> str:
-    names = ctx.state.names
-    return "%s > %s, " % (names.mac(ctx.data[off + 6:off + 12]), names.mac(ctx.data[off:off + 6]))
+    mac = ctx.state.names.mac
+    data = ctx.data
+    return "%s > %s, " % (mac(data[off + 6:off + 12]), mac(data[off:off + 6]))
 
 
 def ether_print(ctx: Ctx, off: int, length: int) -> int:
     """An Ethernet frame at off; length is its wire length. Returns the header length."""
     ctx.proto = "ether"
-    caplen = ctx.avail(off)
+    caplen = ctx.end - off
     if caplen < 14:
         ctx.w(" [|ether]")
-        return caplen
+        return max(caplen, 0)
     if length < 14:
         ctx.w(" [|ether]")
         return length
-    orig_length = length
+    data = ctx.data
+    length_type = (data[off + 12] << 8) | data[off + 13]
     eflag = ctx.opts.ether
+    if not eflag and length_type in _ETHERTYPE_PRINTERS:     # the common case: no tags, -e off
+        ctx.hdrlen = 14
+        _ETHERTYPE_PRINTERS[length_type](ctx, off + 14, length - 14)
+        return 14
+    orig_length = length
     if eflag:
         ctx.w(_addrs(ctx, off))
-    length_type = ctx.u16(off + 12)
     p = off + 14
     length -= 14
     caplen -= 14

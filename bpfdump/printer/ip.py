@@ -1,7 +1,8 @@
 """IPv4 (print-ip.c): header, -v details and options, fragments, demultiplexing."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import struct
+from typing import NamedTuple
 
 from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
 from .tables import IPPROTOS
@@ -10,8 +11,10 @@ IP_OPTIONS = {0: "EOL", 1: "NOP", 68: "timestamp", 130: "security", 7: "RR", 137
               131: "LSRR", 148: "RA", 82: "traceroute"}
 
 
-@dataclass(frozen=True, slots=True)
-class NetHdr:
+_IPHDR = struct.Struct(">BBHHHBB")   # vhl, tos, length, id, frag, ttl, proto
+
+
+class NetHdr(NamedTuple):
     """What transport printers need from the network header."""
     version: int
     src: bytes
@@ -146,7 +149,11 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
     """An IPv4 datagram at off; length is what the link layer says is left."""
     ctx.proto = "ip"
     o = ctx.opts
-    vhl = ctx.u8(off)
+    if off + 20 <= ctx.end and off >= 0:
+        vhl, tos, iplen, ipid, frag, ttl, proto = _IPHDR.unpack_from(ctx.data, off)
+    else:
+        vhl = ctx.u8(off)
+        iplen = None
     if vhl >> 4 != 4:
         if vhl >> 4 == 6:
             ctx.w("IP6, wrong link-layer encapsulation")
@@ -156,7 +163,7 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
         return
     if not o.ether:
         ctx.w("IP ")
-    if not ctx.have(off, 20):
+    if iplen is None:
         ctx.trunc()
     if length < 20:
         ctx.w("truncated-ip %u" % length)
@@ -165,7 +172,6 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
     if hlen < 20:
         ctx.w("bad-hlen %u" % hlen)
         return
-    iplen = ctx.u16(off + 2)
     if length < iplen:
         ctx.w("truncated-ip - %u bytes missing! " % (iplen - length))
     if iplen < hlen:
@@ -173,17 +179,15 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
         return
     ctx.push_end(off, iplen)
     try:
-        _ip_body(ctx, off, hlen, iplen)
+        _ip_body(ctx, off, hlen, iplen, frag, proto)
     finally:
         ctx.pop_end()
 
 
-def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
+def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int, frag: int, proto: int) -> None:
     o = ctx.opts
     names = ctx.state.names
     paylen = iplen - hlen
-    frag = ctx.u16(off + 6)
-    proto = ctx.u8(off + 9)
     if o.verbose:
         tos = ctx.u8(off + 1)
         ctx.w("(tos 0x%x" % tos)
@@ -211,15 +215,17 @@ def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
         if truncated:
             ctx.w("%s > %s: " % (names.ip(ctx.bytes(off + 12, 4)), names.ip(ctx.bytes(off + 16, 4))))
             ctx.trunc()
-    src = ctx.bytes(off + 12, 4)
-    dst = ctx.bytes(off + 16, 4)
+    data = ctx.data
+    src = data[off + 12:off + 16]
+    dst = data[off + 16:off + 20]
     if frag & 0x1FFF == 0:
         if proto not in (6, 17, 132, 33):
             ctx.w("%s > %s: " % (names.ip(src), names.ip(dst)))
-        if not ctx.have(off, hlen):
+        if off + hlen > ctx.end:
             ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
             raise Truncated()
-        net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF), _final_dst(ctx, off, hlen))
+        net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF),
+                     _final_dst(ctx, off, hlen) if hlen > 20 else None)
         demux(ctx, proto, off + hlen, paylen, net)
     else:
         if o.quiet > 1:
@@ -231,35 +237,42 @@ def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int) -> None:
 
 def demux(ctx: Ctx, proto: int, off: int, length: int, net: NetHdr) -> None:
     """Hand a transport payload to its printer (shared by IPv4 and IPv6)."""
-    from . import icmp, icmp6, ip6, tcp, udp
-    if proto == 6:
-        tcp.tcp_print(ctx, off, length, net)
-    elif proto == 17:
-        udp.udp_print(ctx, off, length, net)
-    elif proto == 1:
-        if net.version == 4:
-            icmp.icmp_print(ctx, off, length, net)
-        else:
-            ctx.w("[ICMP requires IPv4] (invalid)")
-    elif proto == 58:
-        if net.version == 6:
-            icmp6.icmp6_print(ctx, off, length, net)
-        else:
-            ctx.w("[ICMPv6 requires IPv6] (invalid)")
-    elif proto == 143:
-        if net.version == 6:
-            from .ether import ether_print
-            ether_print(ctx, off, length)
-        else:
-            ctx.w("[Ethernet requires IPv6] (invalid)")
-    elif proto == 4:
-        ip_print(ctx, off, length)
-    elif proto == 41:
-        ip6.ip6_print(ctx, off, length)
-    elif proto == 59:
-        ctx.w("no next header")
-    else:
-        names = ctx.state.names
-        pname = names.proto(proto) if not ctx.opts.numeric else None
-        ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
-        ctx.w(" %u" % length)
+    printer = (_TRANSPORTS if net.version == 4 else _TRANSPORTS6).get(proto)
+    if printer is not None:
+        printer(ctx, off, length, net)
+        return
+    names = ctx.state.names
+    pname = names.proto(proto) if not ctx.opts.numeric else None
+    ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
+    ctx.w(" %u" % length)
+
+
+def _invalid(text: str):
+    def printer(ctx: Ctx, off: int, length: int, net: NetHdr) -> None:
+        ctx.w(text)
+    return printer
+
+
+def _ip4_in(ctx: Ctx, off: int, length: int, net: NetHdr) -> None:
+    ip_print(ctx, off, length)
+
+
+def _ip6_in(ctx: Ctx, off: int, length: int, net: NetHdr) -> None:
+    from .ip6 import ip6_print
+    ip6_print(ctx, off, length)
+
+
+def _ether_in(ctx: Ctx, off: int, length: int, net: NetHdr) -> None:
+    from .ether import ether_print
+    ether_print(ctx, off, length)
+
+
+from . import icmp, icmp6, tcp, udp  # noqa: E402  (none of them imports this module)
+
+# protocol number -> printer(ctx, off, length, net), over IPv4 and over IPv6
+_TRANSPORTS = {6: tcp.tcp_print, 17: udp.udp_print, 1: icmp.icmp_print,
+               58: _invalid("[ICMPv6 requires IPv6] (invalid)"),
+               143: _invalid("[Ethernet requires IPv6] (invalid)"),
+               4: _ip4_in, 41: _ip6_in, 59: _invalid("no next header")}
+_TRANSPORTS6 = {**_TRANSPORTS, 1: _invalid("[ICMP requires IPv4] (invalid)"),
+                58: icmp6.icmp6_print, 143: _ether_in}

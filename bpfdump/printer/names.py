@@ -44,19 +44,35 @@ def _read_protocols(path: str = "/etc/protocols") -> dict:
     return out
 
 
+_CACHE_MAX = 4096   # numeric address texts kept per printer (the cache is emptied when full)
+
+
 class Names:
-    """Name lookups for one printer, honouring -n."""
+    """Name lookups for one printer, honouring -n.
+
+    `tcp_names` / `udp_names` map a port number to its service name (empty with -n): callers
+    that format ports themselves use `tcp_names.get(port, port)`."""
 
     def __init__(self, numeric: int = 0):
         self.numeric = numeric
         self._hosts: dict = {}
+        self._texts: dict = {}      # packed address -> its numeric text (4, 6 or 16 bytes)
         if numeric:
-            self._tcp: dict = {}
-            self._udp: dict = {}
+            self.tcp_names: dict = {}
+            self.udp_names: dict = {}
             self._protos: dict = {}
         else:
-            self._tcp, self._udp = _read_services()
+            self.tcp_names, self.udp_names = _read_services()
             self._protos = _read_protocols()
+
+    def _text(self, packed: bytes, fmt) -> str:
+        texts = self._texts
+        text = texts.get(packed)
+        if text is None:
+            if len(texts) >= _CACHE_MAX:
+                texts.clear()
+            text = texts[packed] = fmt(packed)
+        return text
 
     def _lookup(self, family: int, packed: bytes, text: str) -> str:
         key = (family, packed)
@@ -73,13 +89,13 @@ class Names:
         return name
 
     def ip(self, packed: bytes) -> str:
-        text = "%d.%d.%d.%d" % tuple(packed)
+        text = self._texts.get(packed) or self._text(packed, ip_text)
         if self.numeric:
             return text
         return self._lookup(socket.AF_INET, packed, text)
 
     def ip6(self, packed: bytes) -> str:
-        text = ip6_text(packed)
+        text = self._texts.get(packed) or self._text(packed, ip6_text)
         if self.numeric:
             return text
         return self._lookup(socket.AF_INET6, packed, text)
@@ -87,24 +103,24 @@ class Names:
     def mac(self, packed: bytes) -> str:
         if not self.numeric and packed == b"\xff" * 6:
             return "Broadcast"
-        text = mac_text(packed)
+        text = self._texts.get(packed) or self._text(packed, mac_text)
         if self.numeric:
             return text
         oui = (packed[0] << 16) | (packed[1] << 8) | packed[2]
         return "%s (oui %s)" % (text, OUI.get(oui, "Unknown"))
 
     def tcpport(self, port: int) -> str:
-        return self._tcp.get(port) or str(port)
+        return self.tcp_names.get(port) or str(port)
 
     def udpport(self, port: int) -> str:
-        return self._udp.get(port) or str(port)
+        return self.udp_names.get(port) or str(port)
 
     def proto(self, num: int) -> str | None:
         return self._protos.get(num)
 
 
 def mac_text(packed: bytes) -> str:
-    return ":".join("%02x" % b for b in packed)
+    return packed.hex(":")
 
 
 def ip_text(packed: bytes) -> str:

@@ -1,57 +1,63 @@
-"""Timestamp prefixes for -t (none), default, -tt, -ttt, -tttt, -ttttt, with micro/nano precision."""
+"""Timestamp prefixes for -t (none), default, -tt, -ttt, -tttt, -ttttt, with micro/nano precision.
+
+The clock prints many packets of the same second in a row: the local-time text of the last
+second seen ("HH:MM:SS." or "YYYY-MM-DD HH:MM:SS.") is kept, so only the fraction is formatted
+per packet.
+"""
 from __future__ import annotations
 
 import time
 
 
-def _hms(sec: int, frac: int, nano: bool) -> str:
-    if nano:
-        return "%02d:%02d:%02d.%09d" % (sec // 3600, (sec % 3600) // 60, sec % 60, frac)
-    return "%02d:%02d:%02d.%06d" % (sec // 3600, (sec % 3600) // 60, sec % 60, frac)
+def _hms(sec: int) -> str:
+    return "%02d:%02d:%02d." % (sec // 3600, (sec % 3600) // 60, sec % 60)
 
 
 class Clock:
     """Formats packet timestamps; remembers the reference time for -ttt and -ttttt."""
 
     def __init__(self, ts_format: int = 0, nano: bool = False):
+        if not 0 <= ts_format <= 5:
+            raise ValueError("ts_format must be 0..5, got %r" % ts_format)
         self.ts_format = ts_format
         self.nano = nano
         self._ref: int | None = None
+        self._frac = "%09d " if nano else "%06d "
+        self._unit = 1 if nano else 1000        # nanoseconds per printed fraction digit step
+        self._sec = None                        # the second whose text is in self._prefix
+        self._prefix = ""
+        self.format = (self._local, self._none, self._epoch, self._delta, self._local,
+                       self._delta)[ts_format]
 
-    def _split(self, ts: int) -> tuple[int, int]:
+    def _none(self, ts: int) -> str:
+        return ""
+
+    def _local(self, ts: int) -> str:
+        """Default and -tttt: local time of day (with the date for -tttt)."""
         sec, ns = divmod(ts, 1_000_000_000)
-        return sec, (ns if self.nano else ns // 1000)
+        if sec != self._sec:
+            tm = time.localtime(sec)
+            text = _hms(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec)
+            if self.ts_format == 4:
+                text = "%04d-%02d-%02d %s" % (tm.tm_year, tm.tm_mon, tm.tm_mday, text)
+            self._sec = sec
+            self._prefix = text
+        return self._prefix + self._frac % (ns // self._unit)
 
-    def format(self, ts: int) -> str:
-        """The prefix printed before the packet (with its trailing space), '' for -t."""
-        fmt = self.ts_format
-        if self.nano:
-            ts_q = ts
-        else:
-            ts_q = ts - ts % 1000
-        if fmt == 0:
-            sec, frac = self._split(ts_q)
-            tm = time.localtime(sec)
-            return _hms(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec, frac, self.nano) + " "
-        if fmt == 1:
-            return ""
-        if fmt == 2:
-            sec, frac = self._split(ts_q)
-            return ("%d.%09d " if self.nano else "%d.%06d ") % (sec, frac)
-        if fmt in (3, 5):
-            if not self._ref:  # tcpdump treats a zero reference time as "not set yet"
-                self._ref = ts_q
-            delta = ts_q - self._ref
-            sign = "-" if delta < 0 else " "
-            sec, frac = self._split(abs(delta))
-            if fmt == 3:
-                self._ref = ts_q
-            # tcpdump formats the delta as a UTC time of day: whole days drop out.
-            return sign + _hms(sec % 86400, frac, self.nano) + " "
-        if fmt == 4:
-            sec, frac = self._split(ts_q)
-            tm = time.localtime(sec)
-            return "%04d-%02d-%02d %s " % (tm.tm_year, tm.tm_mon, tm.tm_mday,
-                                           _hms(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec,
-                                                frac, self.nano))
-        raise ValueError("ts_format must be 0..5, got %r" % fmt)
+    def _epoch(self, ts: int) -> str:
+        """-tt: seconds since the epoch."""
+        sec, ns = divmod(ts, 1_000_000_000)
+        return "%d.%s" % (sec, self._frac % (ns // self._unit))
+
+    def _delta(self, ts: int) -> str:
+        """-ttt (since the previous packet) and -ttttt (since the first packet)."""
+        ts_q = ts - ts % self._unit
+        if not self._ref:  # tcpdump treats a zero reference time as "not set yet"
+            self._ref = ts_q
+        delta = ts_q - self._ref
+        sign = "-" if delta < 0 else " "
+        sec, ns = divmod(abs(delta), 1_000_000_000)
+        if self.ts_format == 3:
+            self._ref = ts_q
+        # tcpdump formats the delta as a UTC time of day: whole days drop out.
+        return sign + _hms(sec % 86400) + self._frac % (ns // self._unit)
