@@ -27,7 +27,17 @@ def verified_ebpf(prog):
 
 
 def build_filter(eprog):
-    """Return ``match(data, wirelen) -> int``: the bytes to keep for a packet (0 = drop)."""
+    """Return ``match(data, wirelen) -> int``: the bytes to keep for a packet (0 = drop):
+    the program JIT-compiled where vm.jit works (BPFDUMP_JIT=0 turns it off), else run by
+    the interpreter."""
+    import os
+    if os.environ.get("BPFDUMP_JIT") != "0":
+        from vm import jit
+        if jit.available():
+            try:
+                return jit.compile(eprog).run
+            except jit.JitError:
+                pass
     from vm import interp
     return interp.load(eprog).run
 
