@@ -57,6 +57,9 @@ class Record:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({inner})"
 
+    def __reduce__(self):      # pickle and copy rebuild through the constructor
+        return (self.__class__, self._values())
+
     def __setattr__(self, name, value):
         raise AttributeError(f"cannot assign to field {name!r}")
 

@@ -34,6 +34,9 @@ class InsnSequence:
     def __repr__(self):
         return f"{type(self).__name__}(insns={self.insns!r})"
 
+    def __reduce__(self):      # pickle and copy rebuild through the constructor
+        return (self.__class__, (self.insns,))
+
     def __setattr__(self, name, value):
         raise AttributeError(f"cannot assign to field {name!r}")
 
