@@ -615,7 +615,8 @@ class Native:
 
     ``address``: the entry point (SysV: r1..r5 in rdi, rsi, rdx, rcx, r8; r0 in rax);
     ``code``: the machine code; ``call(*args)`` and ``run(packet, wirelen)`` run it.
-    ``ctx_address``: the context block ``run`` fills (CTX_SIZE bytes)."""
+    ``ctx_address``: the context block ``run`` fills (CTX_SIZE bytes): one per Native, so
+    ``run`` must not be entered from two threads at once (``call`` has no such state)."""
 
     def __init__(self, program: ebpf.Program, code: bytes, run_offset: int,
                  call_offsets: tuple[int, ...], rng, ctx):
@@ -702,6 +703,6 @@ def available() -> bool:
                                               ebpf.Insn(Class.JMP | JmpOp.EXIT)]))
                 _AVAILABLE = probe.call() == 42
                 probe.close()
-            except (OSError, AttributeError, ValueError):
+            except (OSError, AttributeError, ValueError, ImportError):
                 _AVAILABLE = False
     return _AVAILABLE
