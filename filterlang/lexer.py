@@ -88,21 +88,37 @@ class Token:
 
 _HEX2 = r"[0-9A-Fa-f][0-9A-Fa-f]?"
 _HEX4 = r"[0-9A-Fa-f]{4}"
-_PATTERNS = [   # (kind, regex); longest match wins, earlier row on a tie
-    ("EID", re.compile(rf"{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}|{_HEX2}(?:\.{_HEX2}){{5}}"
-                       rf"|{_HEX4}\.{_HEX4}\.{_HEX4}|[0-9A-Fa-f]{{12}}")),
-    ("HID6", re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")),
-    ("HID", re.compile(r"[0-9]+(?:\.[0-9]+){1,3}")),
-    ("AID", re.compile(r"\$[0-9A-Fa-f]+")),
-    ("NUM", re.compile(r"0[xX][0-9A-Fa-f]+|[0-9]+")),
-    ("ID", re.compile(r"[A-Za-z0-9](?:[-_.A-Za-z0-9]*[.A-Za-z0-9])?")),
-    ("ESC", re.compile(r"\\[^ !()\n\t]+")),
+_HEXDIGITS = frozenset("0123456789abcdefABCDEF")
+_DIGITS = frozenset("0123456789")
+_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# (kind, the characters a match can start with, regex); longest match wins, earlier row on a
+# tie. A pattern is compiled the first time a token could start with it ("tcp" needs only ID).
+_PATTERNS = [
+    ("EID", _HEXDIGITS,
+     rf"{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}|{_HEX2}(?:\.{_HEX2}){{5}}"
+     rf"|{_HEX4}\.{_HEX4}\.{_HEX4}|[0-9A-Fa-f]{{12}}"),
+    ("HID6", _HEXDIGITS | {":", "."}, r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"),
+    ("HID", _DIGITS, r"[0-9]+(?:\.[0-9]+){1,3}"),
+    ("AID", {"$"}, r"\$[0-9A-Fa-f]+"),
+    ("NUM", _DIGITS, r"0[xX][0-9A-Fa-f]+|[0-9]+"),
+    ("ID", _ALNUM, r"[A-Za-z0-9](?:[-_.A-Za-z0-9]*[.A-Za-z0-9])?"),
+    ("ESC", {"\\"}, r"\\[^ !()\n\t]+"),
 ]
+_COMPILED: dict[str, re.Pattern] = {}
+
+
+def _match(kind: str, text: str, expr: str, pos: int):
+    pattern = _COMPILED.get(kind)
+    if pattern is None:
+        pattern = _COMPILED[kind] = re.compile(text)
+    return pattern.match(expr, pos)
+
+
 _OPERATORS = ("&&", "||", ">=", "<=", "!=", "==", "<<", ">>",
               "(", ")", "[", "]", ":", "!", ">", "<", "=", "+", "-", "*", "/", "%", "&", "|",
               "^")
 _OP_KIND = {"&&": "AND", "||": "OR"}
-_SPACE = re.compile(r"[ \t\r\n]+")
+_SPACE = " \t\r\n"
 
 
 def parse_number(text: str) -> int:
@@ -131,13 +147,15 @@ def tokenize(expr: str) -> list[Token]:
     tokens: list[Token] = []
     pos = 0
     while pos < len(expr):
-        space = _SPACE.match(expr, pos)
-        if space:
-            pos = space.end()
+        first = expr[pos]
+        if first in _SPACE:
+            pos += 1
             continue
         best = None
-        for kind, pattern in _PATTERNS:
-            m = pattern.match(expr, pos)
+        for kind, starts, text in _PATTERNS:
+            if first not in starts:
+                continue
+            m = _match(kind, text, expr, pos)
             if m and m.end() > pos and (best is None or m.end() > best[1].end()):
                 if kind == "HID6" and not _is_ipv6(m.group()):
                     continue
