@@ -154,11 +154,14 @@ class PcapWriter:
         """Append `count` records already in this writer's format (16-byte headers in this
         machine's byte order and precision, data at most `snaplen` long), e.g. from
         bpfdump.fastpath's drain program."""
-        self._buf += data
         self.size += len(data)
         self.count += count
-        if len(self._buf) >= self._limit:
-            self.flush()
+        if len(self._buf) + len(data) < self._limit:
+            self._buf += data
+            return
+        self.flush()
+        self._buf = data          # written from where it is: no copy
+        self.flush()
 
     def flush(self) -> None:
         """Hand everything buffered to the OS; the file is then a complete capture."""

@@ -21,6 +21,7 @@ from bpfdump.sinks import CountSink
 from bpfdump.sources import open_offline
 from tests.bpfdump.test_engine import (WriterSink, _rows, _snap_capture, _weird_capture,
                                        mixed_capture, tcpdump_write)
+from tests.bpfdump.test_writer import small_tmpfs  # noqa: F401 - a fixture
 from vm.cbpf import Program
 
 TCPDUMP = shutil.which("tcpdump")
@@ -204,3 +205,19 @@ def test_count_sink_counts_natively(mixed):
     want = subprocess.run([TCPDUMP, "-r", str(mixed), "--count", "tcp"],
                           capture_output=True).stdout.decode()
     assert sink.count == n == int(want.split()[0])
+
+
+def test_full_disk_keeps_whole_records(mixed, small_tmpfs):
+    """-w on a full disk through the fast path: a one-line error, exit 1, and the file on
+    disk is a valid capture whose records are the first ones tcpdump writes."""
+    out = small_tmpfs / "out.pcap"
+    env = dict(os.environ)
+    env.pop("BPFDUMP_JIT", None)
+    proc = _cli("-r", str(mixed), "-w", str(out), env=env)
+    assert proc.returncode == 1
+    err = proc.stderr.decode().strip().splitlines()
+    assert "No space left on device" in err[-1] and "Traceback" not in proc.stderr.decode()
+    check = subprocess.run([TCPDUMP, "-r", str(out), "-w", "-"], capture_output=True)
+    assert check.returncode == 0, check.stderr
+    want = tcpdump_write(mixed, "")
+    assert 40_000 < len(check.stdout) and want.startswith(check.stdout)
