@@ -15,10 +15,8 @@ and ``delete(key)``; a ring buffer has ``reserve(size) -> memoryview | None``,
 from __future__ import annotations
 
 import errno
-import re
 import time
-from dataclasses import dataclass
-from typing import Callable
+from collections import namedtuple
 
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
@@ -32,11 +30,11 @@ class Exit(Exception):
         self.value = value
 
 
-@dataclass(frozen=True, slots=True)
-class Helper:
-    number: int
-    name: str
-    func: Callable[..., int]
+class Helper(namedtuple("Helper", "number name func")):
+    """A helper by kernel ``number``: its ``name`` and ``func(m, r1, r2, r3, r4, r5) -> int``
+    (a NamedTuple)."""
+
+    __slots__ = ()
 
 
 def _neg(code: int) -> int:
@@ -69,8 +67,18 @@ def ktime_get_ns(m, *_):
     return m.clock() & M64
 
 
+_RNG = None       # the random.Random of runs given no rng, made by the first get_prandom_u32
+
+
 def get_prandom_u32(m, *_):
-    return m.rng.getrandbits(32)
+    global _RNG
+    rng = m.rng
+    if rng is None:
+        if _RNG is None:
+            import random
+            _RNG = random.Random()
+        rng = m.rng = _RNG
+    return rng.getrandbits(32)
 
 
 def get_smp_processor_id(m, *_):
@@ -79,7 +87,7 @@ def get_smp_processor_id(m, *_):
 
 # -- trace_printk -----------------------------------------------------------------------------
 
-_CONVERSION = re.compile(rb"%([-+ 0#]*[0-9]*)(ll|l|h|hh|z)?([diuxXpsc%])")
+_CONVERSION = rb"%([-+ 0#]*[0-9]*)(ll|l|h|hh|z)?([diuxXpsc%])"      # compiled on first use
 
 
 def trace_printk(m, fmt_ptr, fmt_size, arg1, arg2, arg3):
@@ -93,7 +101,8 @@ def trace_printk(m, fmt_ptr, fmt_size, arg1, arg2, arg3):
     args = [arg1, arg2, arg3]
     out = []
     pos = 0
-    for match in _CONVERSION.finditer(fmt):
+    import re                       # (re caches the compiled pattern)
+    for match in re.finditer(_CONVERSION, fmt):
         out.append(fmt[pos:match.start()])
         pos = match.end()
         flags, length, conv = match.group(1), match.group(2) or b"", match.group(3)

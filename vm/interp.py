@@ -19,14 +19,12 @@ as they were (the verifier forbids reading them afterwards).
 """
 from __future__ import annotations
 
-import random
 import struct
-from collections import OrderedDict
-from dataclasses import dataclass
+import time
+from collections import OrderedDict, namedtuple
 
 from . import ebpf
 from .ebpf import AluOp, Class, JmpOp, Mode, Pseudo, Size, Source
-from .helpers import CONFORMANCE_HELPERS, HELPERS, Exit, Helper, monotonic_ns
 
 __all__ = [
     "VMError", "BudgetExceeded", "MemoryFault", "IllegalProgram", "CallDepthExceeded",
@@ -81,34 +79,51 @@ class _Drop(Exception):
     """LD_ABS/LD_IND out of bounds: the program ends, returning 0."""
 
 
+class _Exit(Exception):
+    """A helper raised vm.helpers.Exit: the program ends, returning ``value``."""
+
+    def __init__(self, value: int):
+        super().__init__(value)
+        self.value = value
+
+
+# vm.helpers (the helper functions and tables) loads when a program first calls a helper, not
+# for programs that only filter packets.
+_HELPERS = None
+
+
+def _helpers():
+    global _HELPERS
+    if _HELPERS is None:
+        from . import helpers
+        _HELPERS = helpers
+    return _HELPERS
+
+
+def __getattr__(name):
+    if name == "CONFORMANCE_HELPERS":            # re-exported from vm.helpers, on first use
+        return _helpers().CONFORMANCE_HELPERS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # The socket-filter context
 
-@dataclass(frozen=True, slots=True)
-class SkBuff:
-    """The ``struct __sk_buff`` fields a socket filter may read (include/uapi/linux/bpf.h).
+_SKB_FIELDS = ("len pkt_type mark queue_mapping protocol vlan_present vlan_tci vlan_proto "
+               "priority ingress_ifindex ifindex tc_index cb hash napi_id gso_segs gso_size "
+               "network_offset")
+
+
+class SkBuff(namedtuple("SkBuff", _SKB_FIELDS, defaults=(None,) + (0,) * 11
+                        + ((0, 0, 0, 0, 0),) + (0,) * 5)):
+    """The ``struct __sk_buff`` fields a socket filter may read (include/uapi/linux/bpf.h), a
+    NamedTuple; every field defaults to 0 (``cb`` to five zeros, ``len`` to None).
 
     ``protocol`` and ``vlan_proto`` are given in host order (0x0800) and stored as the kernel
     stores them, in network byte order.  ``len`` defaults to the wire length.
     ``network_offset`` is where SKF_NET_OFF-relative legacy loads start in the packet."""
-    len: int | None = None
-    pkt_type: int = 0
-    mark: int = 0
-    queue_mapping: int = 0
-    protocol: int = 0
-    vlan_present: int = 0
-    vlan_tci: int = 0
-    vlan_proto: int = 0
-    priority: int = 0
-    ingress_ifindex: int = 0
-    ifindex: int = 0
-    tc_index: int = 0
-    cb: tuple[int, ...] = (0, 0, 0, 0, 0)
-    hash: int = 0
-    napi_id: int = 0
-    gso_segs: int = 0
-    gso_size: int = 0
-    network_offset: int = 0
+
+    __slots__ = ()
 
     def field_values(self, wirelen: int) -> dict[int, int]:
         """The readable 4-byte slots (offset -> value as the program reads it), cb excepted."""
@@ -232,9 +247,6 @@ def _make_store(size: int):
     return store
 
 
-_RNG = random.Random()
-
-
 class State:
     """Everything one run of a program touches; helpers receive it as their first argument."""
     __slots__ = ("loaded", "regions", "next_slot", "packet", "net_offset", "maps", "map_addrs",
@@ -250,10 +262,10 @@ class State:
         self.net_offset = 0
         self.maps = maps if maps is not None else {}
         self.map_addrs: dict[int, int] | None = None
-        self.helpers = helpers
+        self.helpers = helpers                   # None: vm.helpers.HELPERS, on the first call
         self.trace = trace                       # a list, created by the first trace_printk
-        self.rng = rng if rng is not None else _RNG
-        self.clock = clock
+        self.rng = rng                           # None: vm.helpers' own random.Random
+        self.clock = clock if clock is not None else time.monotonic_ns
         self.frames: list[tuple] | None = None
         self.pc = 0
         self.ctx_addr = -1
@@ -355,15 +367,20 @@ class State:
 
     # -- control -------------------------------------------------------------------------------
     def call(self, number: int, r: list, pc: int) -> None:
-        helper = self.helpers.get(number)
+        helpers = self.helpers
+        if helpers is None:
+            helpers = self.helpers = _helpers().HELPERS
+        helper = helpers.get(number)
         if helper is None:
             raise HelperError(pc, f"call to unknown helper {number}")
         self.pc = pc
         try:
             result = helper.func(self, r[1], r[2], r[3], r[4], r[5])
-        except (VMError, Exit, _Drop):
+        except (VMError, _Drop):
             raise
         except Exception as exc:  # noqa: BLE001 - the interpreter raises only VMError
+            if isinstance(exc, _helpers().Exit):
+                raise _Exit(exc.value) from None
             raise HelperError(pc, f"helper {helper.name} failed: {exc}") from None
         r[0] = result & M64
 
@@ -710,7 +727,7 @@ class Loaded:
                 pc = blocks[pc](regs, state)
         except _Drop:
             return 0
-        except Exit as exc:
+        except _Exit as exc:
             return exc.value & M64
         except VMError:
             raise
@@ -720,7 +737,7 @@ class Loaded:
 
     def run(self, packet, wirelen: int | None = None, *, maps=None, helpers=None,
             budget: int = 1_000_000, skb: SkBuff | None = None, trace: list | None = None,
-            rng=None, clock=monotonic_ns) -> int:
+            rng=None, clock=None) -> int:
         """Run as a socket filter: r1 = ``struct __sk_buff``; returns r0 as unsigned 32-bit."""
         if type(packet) not in (bytes, bytearray, memoryview):
             packet = bytes(packet)            # (packets are only read: views need no copy)
@@ -737,7 +754,7 @@ class Loaded:
         return self._execute(state, regs, budget) & M32
 
     def run_raw(self, mem=b"", *, maps=None, helpers=None, budget: int = 1_000_000,
-                trace: list | None = None, rng=None, clock=monotonic_ns) -> int:
+                trace: list | None = None, rng=None, clock=None) -> int:
         """Run with r1 = a pointer to a writable copy of ``mem`` and r2 = its length; returns
         the full 64-bit r0.  Legacy packet loads read ``mem``."""
         buf = bytearray(mem)
@@ -746,12 +763,15 @@ class Loaded:
         return self._execute(state, regs, budget)
 
 
-def _helper_table(helpers) -> dict[int, Helper]:
+def _helper_table(helpers) -> dict | None:
+    """vm.helpers.HELPERS with ``helpers`` (number -> Helper or function) over it; None for
+    the default table (State loads it when the program first calls a helper)."""
     if not helpers:
-        return HELPERS
-    table = dict(HELPERS)
+        return None
+    module = _helpers()
+    table = dict(module.HELPERS)
     for number, helper in helpers.items():
-        table[number] = helper if isinstance(helper, Helper) else Helper(
+        table[number] = helper if isinstance(helper, module.Helper) else module.Helper(
             number, getattr(helper, "__name__", f"helper{number}"), helper)
     return table
 
@@ -776,7 +796,7 @@ def load(program: ebpf.Program) -> Loaded:
 
 def run(program: ebpf.Program, packet, wirelen: int | None = None, *, maps=None, helpers=None,
         budget: int = 1_000_000, skb: SkBuff | None = None, trace: list | None = None,
-        rng=None, clock=monotonic_ns) -> int:
+        rng=None, clock=None) -> int:
     """Run ``program`` as a BPF_PROG_TYPE_SOCKET_FILTER on ``packet``; r0 as unsigned 32-bit.
 
     ``maps``: a sequence or dict that LD_IMM64 map pseudo-instructions index; ``helpers``:
@@ -789,7 +809,7 @@ def run(program: ebpf.Program, packet, wirelen: int | None = None, *, maps=None,
 
 def run_raw(program: ebpf.Program, mem=b"", *, maps=None, helpers=None,
             budget: int = 1_000_000, trace: list | None = None, rng=None,
-            clock=monotonic_ns) -> int:
+            clock=None) -> int:
     """Run ``program`` with r1 = pointer to ``mem``, r2 = len(mem); the full 64-bit r0."""
     return load(program).run_raw(mem, maps=maps, helpers=helpers, budget=budget, trace=trace,
                                  rng=rng, clock=clock)

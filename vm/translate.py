@@ -32,7 +32,7 @@ network / link-layer header.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import cbpf, ebpf
 
@@ -69,17 +69,15 @@ class TranslateError(ValueError):
     """A classic program that has no socket-filter eBPF equivalent; names the cBPF pc."""
 
 
-@dataclass(frozen=True, slots=True)
-class Translation:
-    """The eBPF program and the pc mapping both ways.
+class Translation(namedtuple("Translation", "program starts origin")):
+    """The eBPF ``program`` and the pc mapping both ways (a NamedTuple).
 
     ``starts[cpc]`` is the first eBPF pc emitted for cBPF pc ``cpc`` (None when that
     instruction was unreachable and dropped); ``origin[epc]`` is the cBPF pc an eBPF
     instruction came from (-1 for the prologue and the loop-bound epilogue).
     """
-    program: ebpf.Program
-    starts: tuple
-    origin: tuple
+
+    __slots__ = ()
 
     def ebpf_pc(self, cbpf_pc: int):
         return self.starts[cbpf_pc]

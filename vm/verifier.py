@@ -60,7 +60,7 @@ to them.  ``vm.maps`` maps and ``vm.kernel.KernelMap`` objects work as they are.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import ebpf
 
@@ -383,14 +383,12 @@ _VAR0 = _const(0)
 # =============================================================================================
 # Program types and helpers
 
-@dataclass(frozen=True)
-class CtxField:
-    off: int
-    size: int
-    read: bool = True
-    write: bool = False
-    kind: str = SCALAR           # or PTR_TO_PACKET / PTR_TO_PACKET_END
-    narrow: bool = True          # 1/2-byte reads allowed inside the field
+class CtxField(namedtuple("CtxField", "off size read write kind narrow",
+                          defaults=(True, False, SCALAR, True))):
+    """One context field: ``off``, ``size``, whether it may be read/written, ``kind`` (SCALAR or
+    PTR_TO_PACKET / PTR_TO_PACKET_END) and ``narrow`` (1/2-byte reads allowed inside it)."""
+
+    __slots__ = ()
 
 
 def _skb_fields():
@@ -406,15 +404,13 @@ def _skb_fields():
     return f
 
 
-@dataclass(frozen=True)
-class ProgType:
-    name: str
-    ctx_name: str
-    ctx_size: int
-    fields: dict
-    ld_abs: bool
-    helpers: frozenset
-    cb_range: tuple = (0, 0)      # a writable byte range accessed with any size
+class ProgType(namedtuple("ProgType", "name ctx_name ctx_size fields ld_abs helpers cb_range",
+                          defaults=((0, 0),))):
+    """A program type: its context (``ctx_name``, ``ctx_size``, ``fields`` by name), whether
+    legacy packet loads are allowed (``ld_abs``), the helper numbers it may call and
+    ``cb_range``, a writable byte range of the context accessed with any size."""
+
+    __slots__ = ()
 
 
 PROG_TYPES = {
@@ -448,12 +444,10 @@ A_RINGBUF_MEM = "ringbuf_mem (release)"
 R_INT, R_VOID, R_MAP_VALUE_OR_NULL, R_RINGBUF_MEM_OR_NULL = "int", "void", "map_value_or_null", "mem_or_null"
 
 
-@dataclass(frozen=True)
-class Helper:
-    id: int
-    name: str
-    args: tuple
-    ret: str
+class Helper(namedtuple("Helper", "id name args ret")):
+    """A helper's prototype: number, name, argument kinds (A_*) and return kind (R_*)."""
+
+    __slots__ = ()
 
 
 HELPERS = {h.id: h for h in (
@@ -475,13 +469,10 @@ HELPERS = {h.id: h for h in (
 MAP_TYPES = {1: "hash", 2: "array", 9: "lru_hash", 27: "ringbuf"}
 
 
-@dataclass(frozen=True)
-class MapInfo:
-    fd: int
-    map_type: str
-    key_size: int
-    value_size: int
-    max_entries: int
+class MapInfo(namedtuple("MapInfo", "fd map_type key_size value_size max_entries")):
+    """What the verifier knows of a map: fd, type name ("array", "hash", ...) and sizes."""
+
+    __slots__ = ()
 
 
 def _map_info(fd: int, m) -> MapInfo:
@@ -1834,7 +1825,10 @@ def _bt_insn(insn, regs: int, slots: int):
 
 
 _SIGNED = {0x60, 0x70, 0xC0, 0xD0}
-_BITS = [tuple(i for i in range(11) if m >> i & 1) for m in range(1 << 11)]
+_BITS = [()]                   # _BITS[mask]: the register numbers whose bit is set in mask
+for _i in range(11):
+    _BITS += [bits + (_i,) for bits in _BITS]
+del _i
 _NEGATE = {0x10: 0x50, 0x50: 0x10, 0x20: 0xB0, 0xB0: 0x20, 0x30: 0xA0, 0xA0: 0x30,
            0x60: 0xD0, 0xD0: 0x60, 0x70: 0xC0, 0xC0: 0x70, 0x40: 0x41, 0x41: 0x40}
 _SWAP = {0x20: 0xA0, 0xA0: 0x20, 0x30: 0xB0, 0xB0: 0x30, 0x60: 0xC0, 0xC0: 0x60,

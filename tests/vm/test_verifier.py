@@ -426,7 +426,7 @@ def random_program(rnd: random.Random) -> Program:
     out = list(head)
     end = len(head) + len(body)
     for i, item in enumerate(body):
-        if isinstance(item, tuple):
+        if not isinstance(item, Insn):
             pc = len(head) + i
             j = item[1]
             item = Insn(j.opcode, j.dst, j.src, rnd.randrange(0, end - pc), j.imm)
@@ -599,7 +599,7 @@ def random_map_program(rnd: random.Random, fds) -> Program:
     seq += [Insn(0xB7, 0, 0, 0, 1), Insn(0x95)]
     out = list(head)
     for i, item in enumerate(seq):
-        if isinstance(item, tuple):            # forward jump to the "return 0" tail
+        if not isinstance(item, Insn):         # forward jump to the "return 0" tail
             insn = Insn(0x15, 0, 0, len(seq) - i - 1) if item[0] == "null" else \
                 Insn(0x25, 9, 0, len(seq) - i - 1, item[1])
             out.append(insn)
