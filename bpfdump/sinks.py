@@ -7,23 +7,65 @@ from .errors import RuntimeFailure
 
 
 class PrintSink:
-    """Format each packet as tcpdump prints it and write the text to ``out``."""
+    """Format each packet as tcpdump prints it and write the text to ``out``.
+
+    Lines are written to ``out`` BATCH_LINES at a time (and at close), unless ``line_buffered``
+    (-l: each line written and flushed) or ``out`` is interactive (a terminal: each line
+    written as it is printed). `write_many(packets)` prints a sequence of packets at once."""
+
+    BATCH_LINES = 64
 
     def __init__(self, options, out, line_buffered: bool = False):
         from .printer import Printer
         self._format = Printer(options).format
         self._out = out
         self._line_buffered = line_buffered
+        self._each = line_buffered or _interactive(out)
+        self._lines: list[str] = []
         self.count = 0
 
     def write(self, pkt) -> None:
-        self._out.write(self._format(pkt) + "\n")
+        if self._each:
+            self._out.write(self._format(pkt) + "\n")
+            self.count += 1
+            if self._line_buffered:
+                self._out.flush()
+            return
+        lines = self._lines
+        lines.append(self._format(pkt))
         self.count += 1
-        if self._line_buffered:
-            self._out.flush()
+        if len(lines) >= self.BATCH_LINES:
+            self._out.write("\n".join(lines) + "\n")
+            lines.clear()
+
+    def write_many(self, packets) -> None:
+        """Print every packet of ``packets`` (an iterable of Packet) in order."""
+        if self._each:
+            for pkt in packets:
+                self.write(pkt)
+            return
+        self._drain()
+        fmt = self._format
+        lines = [fmt(pkt) for pkt in packets]
+        self.count += len(lines)
+        if lines:
+            self._out.write("\n".join(lines) + "\n")
+
+    def _drain(self) -> None:
+        if self._lines:
+            self._out.write("\n".join(self._lines) + "\n")
+            self._lines.clear()
 
     def close(self) -> None:
+        self._drain()
         self._out.flush()
+
+
+def _interactive(out) -> bool:
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 class CountSink:

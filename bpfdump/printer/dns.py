@@ -1,6 +1,8 @@
 """DNS and mDNS (print-domain.c): header flags, questions, answers of the common types."""
 from __future__ import annotations
 
+import struct
+
 from .core import Ctx, Truncated, tok
 from .names import ip6_text, ip_text
 
@@ -25,21 +27,39 @@ RCODES = {0: "", 1: " FormErr", 2: " ServFail", 3: " NXDomain", 4: " NotImp", 5:
           # tcpdump 4.99's table prints these two without the leading space.
           17: "Resp17", 21: "Resp21"}
 MAXCDNAME = 255
+_TYPE_CLASS = struct.Struct(">HH")
+_HEADER = struct.Struct(">6H")   # id, flags, question, answer, authority, additional counts
+
+
+def _escape(c: int) -> str:
+    text = ""
+    if c & 0x80:
+        c &= 0x7F
+        text = "M-"
+    if not (0x20 <= c < 0x7F):
+        c ^= 0x40
+        text += "^"
+    return text + chr(c)
+
+
+_ESCAPED = tuple(_escape(c) for c in range(256))
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
+def _text(chunk: bytes) -> str:
+    """Bytes as nd_printn shows them."""
+    if chunk.translate(None, _PRINTABLE):
+        return "".join(map(_ESCAPED.__getitem__, chunk))
+    return chunk.decode("ascii")
 
 
 def _printn(ctx: Ctx, p: int, n: int) -> None:
     """nd_printn: n bytes as text, escaping non-printables (M- and ^ notation)."""
-    out = []
-    for i in range(n):
-        c = ctx.u8(p + i)
-        if c & 0x80:
-            c &= 0x7F
-            out.append("M-")
-        if not (0x20 <= c < 0x7F):
-            c ^= 0x40
-            out.append("^")
-        out.append(chr(c))
-    ctx.w("".join(out))
+    if n <= 0:
+        return
+    if p < 0 or p + n > ctx.end:
+        raise Truncated()
+    ctx.w(_text(ctx.data[p:p + n]))
 
 
 def _labellen(ctx: Ctx, cp: int) -> int | None:
@@ -62,9 +82,11 @@ def _labellen(ctx: Ctx, cp: int) -> int | None:
 
 
 def nskip(ctx: Ctx, cp: int) -> int | None:
-    if not ctx.have(cp, 1):
+    data = ctx.data
+    end = ctx.end
+    if cp >= end:
         return None
-    i = ctx.data[cp]
+    i = data[cp]
     cp += 1
     while i:
         kind = i & 0xC0
@@ -73,15 +95,15 @@ def nskip(ctx: Ctx, cp: int) -> int | None:
         if kind == 0x40:
             if (i & 0x3F) != 0x01:
                 return None
-            if not ctx.have(cp, 1):
+            if cp >= end:
                 return None
-            bitlen = ctx.data[cp] or 256
+            bitlen = data[cp] or 256
             cp += 1
             i = (bitlen + 7) // 8
         cp += i
-        if not ctx.have(cp, 1):
+        if cp >= end:
             return None
-        i = ctx.data[cp]
+        i = data[cp]
         cp += 1
     return cp
 
@@ -116,87 +138,89 @@ def fqdn_print(ctx: Ctx, cp: int, bp: int) -> int | None:
     length = _labellen(ctx, cp)
     if length is None:
         return None
+    data = ctx.data
     max_offset = cp - bp
-    i = ctx.u8(cp)
+    i = data[cp]
     cp += 1
     compress = False
     rp = None
     if (i & 0xC0) != 0xC0:
         rp = cp + length
+    if i == 0:
+        ctx.w(".")
+        return rp
     name_chars = 0
-    if i != 0:
-        while i and cp < ctx.end:
-            if (i & 0xC0) == 0xC0:
-                if not compress:
-                    rp = cp + 1
-                    compress = True
-                if not ctx.have(cp, 1):
-                    return None
-                offset = ((i << 8) | ctx.data[cp]) & 0x3FFF
-                if offset >= max_offset:
-                    ctx.w("<BAD PTR>")
-                    return None
-                max_offset = offset
-                cp = bp + offset
-                if not ctx.have(cp, 1):
-                    return None
-                i = ctx.data[cp]
-                length = _labellen(ctx, cp)
-                if length is None:
-                    return None
-                cp += 1
-                continue
-            if (i & 0xC0) == 0x40:
-                elt = i & 0x3F
-                if elt == 1:
-                    if _blabel(ctx, cp) is None:
-                        return None
-                else:
-                    ctx.w("<ELT %d>" % elt)
-                    return None
-            else:
-                if name_chars + length <= MAXCDNAME:
-                    if not ctx.have(cp, length):
-                        _printn(ctx, cp, min(length, ctx.avail(cp)))
-                        return None
-                    _printn(ctx, cp, length)
-                elif name_chars < MAXCDNAME:
-                    _printn(ctx, cp, MAXCDNAME - name_chars)
-                name_chars += length
-            cp += length
-            if name_chars <= MAXCDNAME:
-                ctx.w(".")
-            name_chars += 1
+    while i and cp < ctx.end:
+        kind = i & 0xC0
+        if kind == 0xC0:
+            if not compress:
+                rp = cp + 1
+                compress = True
+            if cp >= ctx.end:
+                return None
+            offset = ((i << 8) | data[cp]) & 0x3FFF
+            if offset >= max_offset:
+                ctx.w("<BAD PTR>")
+                return None
+            max_offset = offset
+            cp = bp + offset
             if not ctx.have(cp, 1):
                 return None
-            i = ctx.data[cp]
+            i = data[cp]
             length = _labellen(ctx, cp)
             if length is None:
                 return None
             cp += 1
-            if not compress:
-                rp += length + 1
-        if name_chars > MAXCDNAME:
-            ctx.w("<name too long>")
-    else:
-        ctx.w(".")
+            continue
+        text = ""
+        if kind == 0x40:
+            elt = i & 0x3F
+            if elt != 1:
+                ctx.w("<ELT %d>" % elt)
+                return None
+            if _blabel(ctx, cp) is None:
+                return None
+        elif name_chars + length <= MAXCDNAME:
+            if cp + length > ctx.end:
+                _printn(ctx, cp, min(length, ctx.avail(cp)))
+                return None
+            text = _text(data[cp:cp + length])
+        elif name_chars < MAXCDNAME:
+            _printn(ctx, cp, MAXCDNAME - name_chars)
+        if kind != 0x40:
+            name_chars += length
+        cp += length
+        if name_chars <= MAXCDNAME:
+            text += "."
+        ctx.w(text)
+        name_chars += 1
+        if cp >= ctx.end:
+            return None
+        i = data[cp]
+        length = i if i < 0x40 else _labellen(ctx, cp)
+        if length is None:
+            return None
+        cp += 1
+        if not compress:
+            rp += length + 1
+    if name_chars > MAXCDNAME:
+        ctx.w("<name too long>")
     return rp
 
 
 def _qprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
     np = cp
     cp = nskip(ctx, cp)
-    if cp is None or not ctx.have(cp, 4):
+    if cp is None or cp + 4 > ctx.end:
         return None
-    qtype = ctx.u16(cp)
-    qclass = ctx.u16(cp + 2)
-    ctx.w(" %s" % tok(TYPES, qtype, "Type%u"))
+    qtype, qclass = _TYPE_CLASS.unpack_from(ctx.data, cp)
+    text = " " + (TYPES.get(qtype) or "Type%u" % qtype)
     cls = qclass & ~0x8000 if mdns else qclass
     if cls != 1:
-        ctx.w(" %s" % tok(CLASSES, cls, "(Class %u)"))
+        text += " " + tok(CLASSES, cls, "(Class %u)")
     if mdns:
-        ctx.w(" (QU)" if qclass & 0x8000 else " (QM)")
-    ctx.w("? ")
+        text += " (QU)" if qclass & 0x8000 else " (QM)"
+    ctx.w(text + "? ")
     end = fqdn_print(ctx, np, bp)
     return end + 4 if end is not None else None
 
@@ -371,13 +395,10 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
         ctx.w("domain [length %u < 12] (invalid)" % length)
         return
     ctx.need(bp, 12)
-    flags = ctx.u16(bp + 2)
-    qdcount = ctx.u16(bp + 4)
-    ancount = ctx.u16(bp + 6)
-    nscount = ctx.u16(bp + 8)
-    arcount = ctx.u16(bp + 10)
+    ident, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(ctx.data, bp)
     rcode = flags & 0xF
-    rcode = _ext_rcode(ctx, bp, rcode, qdcount, ancount, nscount, arcount)
+    if flags & 0x8000 and arcount:   # only a response's OPT record extends its rcode
+        rcode = _ext_rcode(ctx, bp, rcode, qdcount, ancount, nscount, arcount)
     cp = bp + 12
 
     def trunc():
@@ -408,7 +429,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
         return cp
 
     if flags & 0x8000:
-        ctx.w("%u%s%s%s%s%s%s" % (ctx.u16(bp), OPCODES[(flags >> 11) & 0xF],
+        ctx.w("%u%s%s%s%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
                                   RCODES.get(rcode, " Resp%u" % rcode),
                                   "*" if flags & 0x0400 else "", "" if flags & 0x0080 else "-",
                                   "|" if flags & 0x0200 else "", "$" if flags & 0x0020 else ""))
@@ -433,7 +454,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
             cp = tail_section(cp, nscount, " ns:")
             cp = tail_section(cp, arcount, " ar:")
     else:
-        ctx.w("%u%s%s%s" % (ctx.u16(bp), OPCODES[(flags >> 11) & 0xF],
+        ctx.w("%u%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
                             "+" if flags & 0x0100 else "", "%" if flags & 0x0010 else ""))
         if flags & 0x6CF:
             ctx.w(" [b2&3=0x%x]" % flags)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import struct
 
+from . import dns
 from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
 from .text import HTTP_CMDS, RTSP_CMDS, ssh_print, txtproto_print
 
@@ -13,8 +14,13 @@ TCP_OPTIONS = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack"
                20: "scps", 28: "uto", 29: "tcp-ao", 30: "mptcp", 34: "tfo", 254: "exp"}
 
 
+_FLAG_TEXT = tuple("".join(name for bit, name in TCP_FLAGS if flags & bit) or "none"
+                   for flags in range(256))
+_TCPHDR = struct.Struct(">HHIIBBHHH")  # sport, dport, seq, ack, offset, flags, win, sum, urp
+
+
 def flag_text(flags: int) -> str:
-    return "".join(name for bit, name in TCP_FLAGS if flags & bit) or "none"
+    return _FLAG_TEXT[flags]
 
 
 def pseudo_sum(net, length: int, proto: int) -> int:
@@ -40,35 +46,36 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.proto = "tcp"
     o = ctx.opts
     names = ctx.state.names
-    if not ctx.have(off + 2, 2):
+    end = ctx.end
+    if off + 4 > end:
         ctx.w("%s > %s:" % (_addr(ctx, net, net.src), _addr(ctx, net, net.dst)))
         ctx.w(" [|tcp]")
         return
-    sport = ctx.u16(off)
-    dport = ctx.u16(off + 2)
-    if net.direct:
-        ctx.w("%s.%s > %s.%s: " % (_addr(ctx, net, net.src), names.tcpport(sport),
-                                   _addr(ctx, net, net.dst), names.tcpport(dport)))
+    if off + 20 <= end:
+        sport, dport, seq, ack, hlen, flags, win, _, urp = _TCPHDR.unpack_from(ctx.data, off)
     else:
-        ctx.w("%s > %s: " % (names.tcpport(sport), names.tcpport(dport)))
-    if not ctx.have(off, 20):
+        sport = ctx.u16(off)
+        dport = ctx.u16(off + 2)
+        hlen = None
+    port = names.tcp_names.get
+    if net.direct:
+        ctx.w("%s.%s > %s.%s: " % (_addr(ctx, net, net.src), port(sport, sport),
+                                   _addr(ctx, net, net.dst), port(dport, dport)))
+    else:
+        ctx.w("%s > %s: " % (port(sport, sport), port(dport, dport)))
+    if hlen is None:
         ctx.trunc()
-    hlen = (ctx.u8(off + 12) >> 4) * 4
+    hlen = (hlen >> 4) * 4
     if hlen < 20:
         ctx.w(" tcp %u [bad hdr length %u - too short, < 20]" % ((length - hlen) & 0xFFFFFFFF,
                                                                  hlen))
         return
-    seq = ctx.u32(off + 4)
-    ack = ctx.u32(off + 8)
-    win = ctx.u16(off + 14)
-    urp = ctx.u16(off + 18)
     if o.quiet:
         ctx.w("tcp %u" % ((length - hlen) & 0xFFFFFFFF))
         if hlen > length:
             ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
         return
-    flags = ctx.u8(off + 13)
-    ctx.w("Flags [%s]" % flag_text(flags))
+    ctx.w("Flags [%s]" % _FLAG_TEXT[flags])
     rev = False
     thseq = thack = 0
     if not o.absolute_seq and flags & 0x10:
@@ -103,15 +110,17 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
             else:
                 ctx.w(" (correct)")
     length -= hlen
+    w = ctx.w
     if o.verbose > 1 or length > 0 or flags & 0x07:
-        ctx.w(", seq %u" % seq)
         if length > 0:
-            ctx.w(":%u" % ((seq + length) & 0xFFFFFFFF))
+            w(", seq %u:%u" % (seq, (seq + length) & 0xFFFFFFFF))
+        else:
+            w(", seq %u" % seq)
     if flags & 0x10:
-        ctx.w(", ack %u" % ack)
-    ctx.w(", win %u" % win)
+        w(", ack %u" % ack)
+    w(", win %u" % win)
     if flags & 0x20:
-        ctx.w(", urg %u" % urp)
+        w(", urg %u" % urp)
     if hlen > 20:
         try:
             _options(ctx, off + 20, hlen - 20, rev, thseq, thack)
@@ -123,14 +132,19 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.w(", length %u" % length)
     if length <= 0:
         return
-    if not ctx.have(off, hlen):
+    if off + hlen > ctx.end:
         ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
         raise Truncated()
     p = off + hlen
     if flags & 0x04 and o.verbose:
         _rst_data(ctx, p, length)
         return
-    _payload(ctx, p, length, sport, dport)
+    a = _PAYLOADS.get(sport)
+    b = _PAYLOADS.get(dport)
+    if a is not None or b is not None:
+        if a is None or (b is not None and b[0] < a[0]):
+            a = b
+        a[1](ctx, p, length)
 
 
 class _OptBad(Exception):
@@ -246,32 +260,31 @@ def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) ->
 
 def _rst_data(ctx: Ctx, p: int, length: int) -> None:
     """-v text of a RST segment's payload (RFC 1122 4.2.2.12), at most 30 characters."""
-    from .dns import _printn
     ctx.w(" [RST" if ctx.have(p, length) else " [!RST")
     if length > 30:
         length = 30
         ctx.w("+")
     ctx.w(" ")
-    _printn(ctx, p, min(length, ctx.avail(p)))
+    dns._printn(ctx, p, min(length, ctx.avail(p)))
     ctx.w("]")
 
 
-def _payload(ctx: Ctx, p: int, length: int, sport: int, dport: int) -> None:
-    ports = (sport, dport)
-    if 22 in ports:
-        ssh_print(ctx, p, length)
-    elif 21 in ports:
+def _dns(ctx: Ctx, p: int, length: int) -> None:
+    dns.domain_print(ctx, p, length, over_tcp=True, mdns=False)
+
+
+def _text(proto: str, cmds):
+    def printer(ctx: Ctx, p: int, length: int) -> None:
         ctx.w(": ")
-        txtproto_print(ctx, p, length, None, "ftp")
-    elif 25 in ports:
-        ctx.w(": ")
-        txtproto_print(ctx, p, length, None, "smtp")
-    elif 80 in ports or 8080 in ports:
-        ctx.w(": ")
-        txtproto_print(ctx, p, length, HTTP_CMDS, "http")
-    elif 554 in ports or 8554 in ports:
-        ctx.w(": ")
-        txtproto_print(ctx, p, length, RTSP_CMDS, "rtsp")
-    elif 53 in ports:
-        from . import dns
-        dns.domain_print(ctx, p, length, over_tcp=True, mdns=False)
+        txtproto_print(ctx, p, length, cmds, proto)
+    return printer
+
+
+# port -> (rank, payload printer): the lower rank wins when both ports have a printer
+_PAYLOADS = {}
+for _rank, (_ports, _printer) in enumerate((
+        ((22,), ssh_print), ((21,), _text("ftp", None)), ((25,), _text("smtp", None)),
+        ((80, 8080), _text("http", HTTP_CMDS)), ((554, 8554), _text("rtsp", RTSP_CMDS)),
+        ((53,), _dns))):
+    for _port in _ports:
+        _PAYLOADS[_port] = (_rank, _printer)

@@ -1,6 +1,8 @@
 """Line-oriented text protocols over TCP: HTTP, RTSP, FTP, SMTP (txtproto) and the SSH banner."""
 from __future__ import annotations
 
+import re
+
 from .core import Ctx, Truncated
 
 HTTP_CMDS = frozenset((
@@ -15,57 +17,63 @@ RTSP_CMDS = frozenset(("DESCRIBE", "ANNOUNCE", "GET_PARAMETER", "OPTIONS", "PAUS
 MAX_TOKEN = 128
 
 
+_TOKEN = re.compile(rb"[\x21-\x7e]*")     # printable, not blank
+_SPACES = re.compile(rb" *")
+_LINE = re.compile(rb"[\x20-\x7e\t]*")     # what a text line may hold before its end
+
+
 def _isprint(c: int) -> bool:
     return 0x20 <= c < 0x7F
 
 
 def _fetch_token(ctx: Ctx, p: int, idx: int, length: int) -> tuple[int, str]:
-    token = []
-    while idx < length:
-        if not ctx.have(p + idx, 1):
-            return 0, ""
-        c = ctx.data[p + idx]
-        if c >= 0x80:
-            return 0, ""
-        if c in (0x20, 0x09, 0x0D, 0x0A):
-            break
-        if not _isprint(c):
-            return 0, ""
-        if len(token) + 2 > MAX_TOKEN + 1:
-            return 0, ""
-        token.append(chr(c))
-        idx += 1
-    if not token:
+    """The printable token at p+idx and the index after the spaces behind it; (0, "") when
+    there is none, it is longer than MAX_TOKEN, or a byte it needs is not captured."""
+    limit = p + length
+    stop = min(limit, ctx.end)
+    data = ctx.data
+    start = p + idx
+    if start >= limit:
         return 0, ""
-    while idx < length:
-        if not ctx.have(p + idx, 1):
-            break
-        c = ctx.data[p + idx]
-        if c in (0x0D, 0x0A) or not _isprint(c) or c not in (0x20, 0x09):
-            break
-        idx += 1
-    return idx, "".join(token)
+    tend = _TOKEN.match(data, start, max(stop, start)).end()
+    if tend == start or tend - start > MAX_TOKEN:
+        return 0, ""
+    token = data[start:tend].decode("ascii")
+    if tend < limit:
+        if tend >= stop or data[tend] not in b" \t\r\n":
+            return 0, ""
+        tend = _SPACES.match(data, tend, max(stop, tend)).end()
+    return tend - p, token
 
 
 def _txt_line(ctx: Ctx, prefix: str, p: int, idx: int, length: int) -> int:
-    start = idx
-    while idx < length:
-        c = ctx.u8(p + idx)
-        if c == 0x0A:
-            ctx.w(prefix + ctx.data[p + start:p + idx].decode("latin-1"))
-            return idx + 1
-        if c == 0x0D:
-            if idx + 1 >= length:
-                return 0
-            if ctx.u8(p + idx + 1) == 0x0A:
-                ctx.w(prefix + ctx.data[p + start:p + idx].decode("latin-1"))
-                return idx + 2
+    """Print the line at p+idx (up to CR LF or LF) after prefix; the index of the next line,
+    or 0 when the text ends or is not a text line."""
+    limit = p + length
+    stop = min(limit, ctx.end)
+    data = ctx.data
+    start = p + idx
+    if start >= limit:
+        return 0
+    e = _LINE.match(data, start, max(stop, start)).end()
+    if e == limit:
+        ctx.w(prefix + data[start:e].decode("latin-1"))
+        ctx.w(" [|%s]" % ctx.proto)
+        return 0
+    if e >= stop:
+        raise Truncated()
+    c = data[e]
+    if c == 0x0A:
+        ctx.w(prefix + data[start:e].decode("latin-1"))
+        return e + 1 - p
+    if c == 0x0D:
+        if e + 1 >= limit:
             return 0
-        if not _isprint(c) and c != 0x09:
-            return 0
-        idx += 1
-    ctx.w(prefix + ctx.data[p + start:p + idx].decode("latin-1"))
-    ctx.w(" [|%s]" % ctx.proto)
+        if e + 1 >= stop:
+            raise Truncated()
+        if data[e + 1] == 0x0A:
+            ctx.w(prefix + data[start:e].decode("latin-1"))
+            return e + 2 - p
     return 0
 
 

@@ -1,41 +1,53 @@
 """UDP (print-udp.c): ports, -v checksums, payload dispatch by well-known port."""
 from __future__ import annotations
 
+import struct
+
+from . import dns, rx
 from .core import Ctx, cksum_shouldbe
 from .tcp import transport_cksum
+
+
+_UDPHDR = struct.Struct(">HHHH")   # sport, dport, length, checksum
 
 
 def _addrs(ctx: Ctx, net, sport: int | None, dport: int | None) -> None:
     names = ctx.state.names
     addr = names.ip if net.version == 4 else names.ip6
+    port = names.udp_names.get
     if net.direct:
         if sport is None:
             ctx.w("%s > %s: " % (addr(net.src), addr(net.dst)))
         else:
-            ctx.w("%s.%s > %s.%s: " % (addr(net.src), names.udpport(sport),
-                                       addr(net.dst), names.udpport(dport)))
+            ctx.w("%s.%s > %s.%s: " % (addr(net.src), port(sport, sport),
+                                       addr(net.dst), port(dport, dport)))
     elif sport is not None:
-        ctx.w("%s > %s: " % (names.udpport(sport), names.udpport(dport)))
+        ctx.w("%s > %s: " % (port(sport, sport), port(dport, dport)))
 
 
 def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.proto = "udp"
     o = ctx.opts
-    if not ctx.have(off + 2, 2):
-        _addrs(ctx, net, None, None)
-        ctx.w(" [|udp]")
-        return
-    sport = ctx.u16(off)
-    dport = ctx.u16(off + 2)
+    if off + 8 <= ctx.end:
+        sport, dport, ulen, field = _UDPHDR.unpack_from(ctx.data, off)
+    else:
+        if not ctx.have(off + 2, 2):
+            _addrs(ctx, net, None, None)
+            ctx.w(" [|udp]")
+            return
+        sport = ctx.u16(off)
+        dport = ctx.u16(off + 2)
+        ulen = None
     if length < 8:
         _addrs(ctx, net, sport, dport)
         ctx.w("truncated-udp %u" % length)
         return
-    if not ctx.have(off + 4, 2):
-        _addrs(ctx, net, sport, dport)
-        ctx.w(" [|udp]")
-        return
-    ulen = ctx.u16(off + 4)
+    if ulen is None:
+        if not ctx.have(off + 4, 2):
+            _addrs(ctx, net, sport, dport)
+            ctx.w(" [|udp]")
+            return
+        ulen = ctx.u16(off + 4)
     if ulen == 0 and length > 65535:
         ulen = length
     if ulen < 8:
@@ -53,48 +65,67 @@ def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
         return
     _addrs(ctx, net, sport, dport)
     if o.verbose and not net.fragmented:
-        if net.version == 4 and o.verbose > 1:
-            field = ctx.u16(off + 6)
-            if field == 0:
-                ctx.w("[no cksum] ")
-            elif ctx.have(cp, length):
-                computed = transport_cksum(ctx, off, length + 8, net, 17)
-                if computed:
-                    ctx.w("[bad udp cksum 0x%04x -> 0x%04x!] "
-                          % (field, cksum_shouldbe(field, computed)))
-                else:
-                    ctx.w("[udp sum ok] ")
-        elif net.version == 6:
-            if ctx.have(cp, length):
-                computed = transport_cksum(ctx, off, length + 8, net, 17)
-                field = ctx.u16(off + 6)
-                if computed:
-                    ctx.w("[bad udp cksum 0x%04x -> 0x%04x!] "
-                          % (field, cksum_shouldbe(field, computed)))
-                else:
-                    ctx.w("[udp sum ok] ")
+        _checksum(ctx, off, cp, length, net)
     if not o.quiet:
-        ports = (sport, dport)
-        if 53 in ports:
-            from . import dns
-            dns.domain_print(ctx, cp, length, over_tcp=False, mdns=False)
-            return
-        if 5353 in ports:
-            from . import dns
-            dns.domain_print(ctx, cp, length, over_tcp=False, mdns=True)
-            return
-        if 67 in ports or 68 in ports:
-            from . import dhcp
-            dhcp.bootp_print(ctx, cp, length)
-            return
-        if 123 in ports:
-            from . import ntp
-            ntp.ntp_print(ctx, cp, length)
-            return
-        from . import rx
-        if rx.is_rx(sport, dport) and rx.rx_print(ctx, cp, length):
+        a = _PAYLOADS.get(sport)
+        b = _PAYLOADS.get(dport)
+        if a is not None or b is not None:
+            if a is None or (b is not None and b[0] < a[0]):
+                a = b
+            if a[1](ctx, cp, length):
+                return
+        if (sport in rx.RX_PORTS or dport in rx.RX_PORTS) and rx.rx_print(ctx, cp, length):
             return
     if ulen > length and not net.fragmented:
         ctx.w("UDP, bad length %u > %u" % (ulen, length))
     else:
         ctx.w("UDP, length %u" % ulen)
+
+
+def _checksum(ctx: Ctx, off: int, cp: int, length: int, net) -> None:
+    """-v: IPv4 checksums with -vv, IPv6 ones with -v ('[udp sum ok] ' or the right value)."""
+    if net.version == 4 and ctx.opts.verbose > 1:
+        field = ctx.u16(off + 6)
+        if field == 0:
+            ctx.w("[no cksum] ")
+            return
+    elif net.version != 6:
+        return
+    if ctx.have(cp, length):
+        computed = transport_cksum(ctx, off, length + 8, net, 17)
+        field = ctx.u16(off + 6)
+        if computed:
+            ctx.w("[bad udp cksum 0x%04x -> 0x%04x!] " % (field, cksum_shouldbe(field, computed)))
+        else:
+            ctx.w("[udp sum ok] ")
+
+
+def _dns(ctx: Ctx, cp: int, length: int) -> bool:
+    dns.domain_print(ctx, cp, length, over_tcp=False, mdns=False)
+    return True
+
+
+def _mdns(ctx: Ctx, cp: int, length: int) -> bool:
+    dns.domain_print(ctx, cp, length, over_tcp=False, mdns=True)
+    return True
+
+
+def _bootp(ctx: Ctx, cp: int, length: int) -> bool:
+    from . import dhcp
+    dhcp.bootp_print(ctx, cp, length)
+    return True
+
+
+def _ntp(ctx: Ctx, cp: int, length: int) -> bool:
+    from . import ntp
+    ntp.ntp_print(ctx, cp, length)
+    return True
+
+
+# port -> (rank, payload printer): the lower rank wins when both ports have a printer; AFS RX
+# ports come after all of these
+_PAYLOADS = {}
+for _rank, (_ports, _printer) in enumerate((
+        ((53,), _dns), ((5353,), _mdns), ((67, 68), _bootp), ((123,), _ntp))):
+    for _port in _ports:
+        _PAYLOADS[_port] = (_rank, _printer)
