@@ -24,9 +24,11 @@ import sys
 from collections import OrderedDict
 from enum import IntEnum, IntFlag
 
+from .ringbuf import RingBuffer, valid_size
+
 __all__ = [
     "MapType", "UpdateFlag", "MapFlag", "MapError", "Map", "ArrayMap", "HashMap", "LruHashMap",
-    "create_map", "ENOTSUPP",
+    "RingBufMap", "create_map", "ENOTSUPP",
 ]
 
 ENOTSUPP = 524                 # the kernel-internal "operation not supported" code
@@ -334,7 +336,6 @@ def _create_hash(map_type, key_size, value_size, max_entries, flags):
 
 
 def _create_ringbuf(key_size, value_size, max_entries, flags):
-    from .ringbuf import RingBufMap, valid_size
     if key_size or value_size:
         raise MapError("RINGBUF map needs key_size 0 and value_size 0")
     if not valid_size(max_entries):
@@ -358,3 +359,38 @@ def create_map(map_type: int, key_size: int, value_size: int, max_entries: int,
     if map_type == MapType.RINGBUF:
         return _create_ringbuf(key_size, value_size, max_entries, flags)
     return _create_hash(map_type, key_size, value_size, max_entries, flags)
+
+
+class RingBufMap(Map, RingBuffer):
+    """BPF_MAP_TYPE_RINGBUF: a RingBuffer that is also a map (``max_entries`` = data size).
+    Element operations are not supported, as in the kernel."""
+
+    def __init__(self, size: int, flags: int = 0):
+        Map.__init__(self, MapType.RINGBUF, 0, 0, size, flags)
+        RingBuffer.__init__(self, size)
+
+    def __reduce__(self):
+        from multiprocessing.reduction import DupFd
+        return _rebuild_map, (self.size, self.flags, DupFd(self.memfd), DupFd(self.eventfd))
+
+    def lookup(self, key):
+        return None
+
+    def update(self, key, value, flags=0):
+        return -ENOTSUPP
+
+    def delete(self, key):
+        return -ENOTSUPP
+
+    def next_key(self, key=None):
+        return None
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _rebuild_map(size, flags, memfd, eventfd):
+    ring = RingBufMap.__new__(RingBufMap)
+    Map.__init__(ring, MapType.RINGBUF, 0, 0, size, flags)
+    RingBuffer._attach(ring, size, memfd.detach(), eventfd.detach())
+    return ring

@@ -33,12 +33,9 @@ import ctypes
 import errno as _errno
 import mmap
 import os
-import select
-import threading
 import time
+from _thread import allocate_lock         # threading.Lock, without importing threading
 from enum import IntEnum, IntFlag
-
-from .maps import ENOTSUPP, Map, MapType
 
 __all__ = [
     "RingBuffer", "Consumer", "RingBufMap", "Query", "WakeFlag", "valid_size",
@@ -66,6 +63,13 @@ class Query(IntEnum):
 class WakeFlag(IntFlag):
     NO_WAKEUP = 1
     FORCE_WAKEUP = 2
+
+
+def __getattr__(name):
+    if name == "RingBufMap":          # the map type lives with the other maps, in vm.maps
+        from .maps import RingBufMap
+        return RingBufMap
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def valid_size(size: int) -> bool:
@@ -120,12 +124,12 @@ def _map_region(fd: int, size: int):
     return region_type.from_address(base)
 
 
-_fence_lock = threading.Lock()
+_fence_lock = allocate_lock()
 
 
 def _reset_fence_lock() -> None:
     global _fence_lock
-    _fence_lock = threading.Lock()
+    _fence_lock = allocate_lock()
 
 
 os.register_at_fork(after_in_child=_reset_fence_lock)
@@ -203,7 +207,7 @@ class RingBuffer(_Ring):
 
     def _attach(self, size, memfd, eventfd):
         _Ring.__init__(self, size, memfd, eventfd)
-        self._lock = threading.Lock()
+        self._lock = allocate_lock()
         self._pending: dict[int, tuple[memoryview, int]] = {}
         self._closed = False
 
@@ -356,6 +360,7 @@ class Consumer:
         self._data = ring._data
         self._cons = ring._cons
         self._prod = ring._prod
+        import select
         self._poller = select.poll()
         self._poller.register(ring.eventfd, select.POLLIN)
 
@@ -429,38 +434,3 @@ class Consumer:
                 self._poller.poll(wait)
             except InterruptedError:      # pragma: no cover - PEP 475 retries for us
                 pass
-
-
-class RingBufMap(Map, RingBuffer):
-    """BPF_MAP_TYPE_RINGBUF: a RingBuffer that is also a map (``max_entries`` = data size).
-    Element operations are not supported, as in the kernel."""
-
-    def __init__(self, size: int, flags: int = 0):
-        Map.__init__(self, MapType.RINGBUF, 0, 0, size, flags)
-        RingBuffer.__init__(self, size)
-
-    def __reduce__(self):
-        from multiprocessing.reduction import DupFd
-        return _rebuild_map, (self.size, self.flags, DupFd(self.memfd), DupFd(self.eventfd))
-
-    def lookup(self, key):
-        return None
-
-    def update(self, key, value, flags=0):
-        return -ENOTSUPP
-
-    def delete(self, key):
-        return -ENOTSUPP
-
-    def next_key(self, key=None):
-        return None
-
-    def __len__(self) -> int:
-        return 0
-
-
-def _rebuild_map(size, flags, memfd, eventfd):
-    ring = RingBufMap.__new__(RingBufMap)
-    Map.__init__(ring, MapType.RINGBUF, 0, 0, size, flags)
-    RingBuffer._attach(ring, size, memfd.detach(), eventfd.detach())
-    return ring
