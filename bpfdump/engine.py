@@ -332,11 +332,4 @@ def _run_native(source, eprog, keep_all, sink, count):
     """The JIT fast path (bpfdump.fastpath) when the source and the machine allow it; None
     when they do not (nothing has been read then)."""
     from . import fastpath
-    if not fastpath.usable(source):
-        return None
-    from vm import jit
-    try:
-        scan = fastpath.Scan(source, eprog, keep_all, sink, count)
-    except jit.JitError:
-        return None
-    return scan.run()
+    return fastpath.run(source, eprog, keep_all, sink, count)

@@ -18,7 +18,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from bpfdump import engine, fastpath
+from bpfdump import engine
 from bpfdump.sources import CaptureError, open_offline
 from bpfdump.sources import pcap as pcapmod
 from bpfdump.writer import PcapWriter
