@@ -19,7 +19,7 @@ dividend, an out-of-bounds packet load ends the program with 0.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 import numpy as np
 
@@ -35,12 +35,11 @@ class NotBatchable(Exception):
     """The program uses something the batch executor does not model."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Step:
-    pc: int
-    insn: ebpf.Insn
-    kind: str                 # alu, jmp, exit, ldabs, ldind, ctx, stack_ld, stack_st, lddw, ja
-    value: int = 0            # lddw constant
+class _Step(namedtuple("_Step", "pc insn kind value", defaults=(0,))):
+    """One planned instruction: ``kind`` is alu, jmp, exit, ldabs, ldind, ctx, stack_ld,
+    stack_st, lddw, ja or nop; ``value`` the lddw constant (or the ctx field's value)."""
+
+    __slots__ = ()
 
 
 def _ctx_registers(insns) -> set[int]:

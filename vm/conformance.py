@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import struct
 import sys
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from . import ebpf, interp
@@ -37,23 +37,20 @@ class DataError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Case:
-    name: str
-    asm: str | None = None          # assembly text, its lines numbered as in the file
-    asm_line: int = 0               # file line number of the "-- asm" header
-    raw: bytes | None = None
-    mem: bytes = b""
-    result: int | None = None
-    error: str | None = None        # None: no "-- error" section; "" : an empty one
+class Case(namedtuple("Case", "name asm asm_line raw mem result error",
+                      defaults=(None, 0, None, b"", None, None))):
+    """One parsed file: ``asm`` (assembly text, its lines numbered as in the file) or ``raw``
+    (program bytes), ``asm_line`` (file line of the "-- asm" header), ``mem``, the expected
+    ``result`` and ``error`` (None: no "-- error" section; "": an empty one)."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    name: str
-    passed: bool
-    reason: str = ""                # why it failed, or what refused it when that was expected
-    value: int | None = None        # r0 when the program ran
+class Result(namedtuple("Result", "name passed reason value", defaults=("", None))):
+    """The verdict on one file: ``reason`` says why it failed (or what refused it when that was
+    expected), ``value`` is r0 when the program ran."""
+
+    __slots__ = ()
 
     def line(self) -> str:
         if self.passed:

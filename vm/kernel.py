@@ -14,8 +14,6 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-import platform
-import socket
 import struct
 from enum import IntEnum
 
@@ -31,7 +29,7 @@ _SYSCALL_NR = {"x86_64": 321, "amd64": 321, "aarch64": 280, "arm64": 280}
 _LOG_MIN = 1 << 16
 _LOG_MAX = 1 << 24
 
-SOL_SOCKET = socket.SOL_SOCKET
+SOL_SOCKET = 1                     # asm-generic (x86_64, aarch64: the machines _SYSCALL_NR knows)
 SO_ATTACH_FILTER = 26
 SO_DETACH_FILTER = 27
 SO_ATTACH_BPF = 50
@@ -72,7 +70,7 @@ _libc.syscall.restype = ctypes.c_long
 
 
 def _sys_bpf(cmd: int, attr: ctypes.Array) -> int:
-    nr = _SYSCALL_NR.get(platform.machine())
+    nr = _SYSCALL_NR.get(os.uname().machine)
     if nr is None:
         return -_errno.ENOSYS
     ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
@@ -267,8 +265,8 @@ def available() -> tuple[bool, str]:
     """(True, "") when bpf(2) can load and test-run a socket filter here, else (False, why)."""
     global _available
     if _available is None:
-        if platform.machine() not in _SYSCALL_NR:
-            _available = (False, f"bpf(2) syscall number unknown for {platform.machine()}")
+        if os.uname().machine not in _SYSCALL_NR:
+            _available = (False, f"bpf(2) syscall number unknown for {os.uname().machine}")
         else:
             # mov r0, 7; exit
             trivial = struct.pack("<BBhi", 0xB7, 0, 0, 7) + struct.pack("<BBhi", 0x95, 0, 0, 0)
