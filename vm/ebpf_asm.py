@@ -131,8 +131,7 @@ del _f, _name, _forms, _bits
 
 _PSEUDO_BY_NAME = {name: pseudo for pseudo, name in PSEUDO_NAMES.items()}
 
-_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|[0-9]+)\Z")
-_REG = re.compile(r"%r([0-9]+)\Z")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _MEM = re.compile(r"\[\s*(%?[A-Za-z0-9_]+)\s*(?:([+-])\s*([0-9A-Za-z_]+))?\s*\]\Z")
 _LABEL_DEF = re.compile(r"([A-Za-z_.$][A-Za-z0-9_.$]*)\s*:\s*(.*)\Z")
 _LABEL = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*\Z")
@@ -149,11 +148,15 @@ class _Line:
         return AsmError(self.number, reason)
 
     def integer(self, text: str, what: str) -> tuple[int, bool]:
-        m = _INT.match(text)
-        if not m:
+        """[+-] then 0x<hex digits> or <decimal digits>; (value, whether it was hex)."""
+        number = text[1:] if text[:1] in ("+", "-") else text
+        is_hex = number[:2] in ("0x", "0X")
+        digits = number[2:] if is_hex else number
+        if not (digits and digits.isascii()
+                and (_HEX_DIGITS.issuperset(digits) if is_hex else digits.isdigit())):
             raise self.error(f"invalid {what} {text!r}")
-        value = int(m.group(2), 0)
-        return (-value if m.group(1) == "-" else value), m.group(2)[:2].lower() == "0x"
+        value = int(number, 0)
+        return (-value if text[:1] == "-" else value), is_hex
 
     def imm32(self, text: str) -> int:
         value, is_hex = self.integer(text, "immediate")
@@ -170,10 +173,11 @@ class _Line:
         return value & 0xFFFFFFFFFFFFFFFF
 
     def reg(self, text: str) -> int:
-        m = _REG.match(text)
-        if not m or int(m.group(1)) > MAX_REG:
+        number = text[2:]
+        if text[:2] != "%r" or not (number.isascii() and number.isdigit()) \
+                or int(number) > MAX_REG:
             raise self.error(f"invalid register {text!r}")
-        return int(m.group(1))
+        return int(number)
 
     def mem(self, text: str) -> tuple[int, int]:
         m = _MEM.match(text)
@@ -203,7 +207,9 @@ class _Line:
 def _split_operands(line: _Line, rest: str) -> list[str]:
     if not rest.strip():
         return []
-    operands = [part.strip() for part in re.split(r",(?![^()]*\))", rest)]
+    # commas split operands, except inside parentheses (``map_value(3, 16)``)
+    parts = re.split(r",(?![^()]*\))", rest) if ")" in rest else rest.split(",")
+    operands = [part.strip() for part in parts]
     if any(not part for part in operands):
         raise line.error("empty operand")
     return operands
@@ -218,7 +224,7 @@ def assemble(text: str) -> Program:
     for number, raw_line in enumerate(text.splitlines(), 1):
         body = raw_line.split("#", 1)[0].strip()
         line = _Line(number)
-        while body:
+        while ":" in body:
             m = _LABEL_DEF.match(body)
             if not m or m.group(1).lower() in ("lock", "call"):
                 break
