@@ -19,6 +19,8 @@ class NetHdr(NamedTuple):
     version: int
     src: bytes
     dst: bytes
+    src_name: str     # the addresses as printed (names.ip / names.ip6)
+    dst_name: str
     direct: bool      # the transport header follows the network header directly
     fragmented: bool
     ck_dst: bytes | None = None  # final destination for the checksum (IPv6 routing header)
@@ -177,72 +179,81 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
     if iplen < hlen:
         ctx.w("bad-len %u" % iplen)
         return
-    ctx.push_end(off, iplen)
+    end = ctx.end
+    if off + iplen < end:       # the datagram's own length cuts the capture (push_end)
+        ctx.end = off + iplen
     try:
-        _ip_body(ctx, off, hlen, iplen, frag, proto)
+        if o.verbose:
+            _verbose_header(ctx, off, hlen, frag, proto)
+        names = ctx.state.names
+        data = ctx.data
+        src = data[off + 12:off + 16]
+        dst = data[off + 16:off + 20]
+        src_name = names.ip(src)
+        dst_name = names.ip(dst)
+        if frag & 0x1FFF == 0:
+            if proto not in (6, 17, 132, 33):
+                ctx.w("%s > %s: " % (src_name, dst_name))
+            if off + hlen > ctx.end:
+                ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
+                raise Truncated()
+            net = NetHdr(4, src, dst, src_name, dst_name, True, bool(frag & 0x3FFF),
+                         _final_dst(ctx, off, hlen) if hlen > 20 else None)
+            printer = _TRANSPORTS.get(proto)
+            if printer is None:
+                _unknown_transport(ctx, proto, iplen - hlen)
+            else:
+                printer(ctx, off + hlen, iplen - hlen, net)
+        elif o.quiet < 2:
+            ctx.w("%s > %s:" % (src_name, dst_name))
+            pname = names.proto(proto) if not o.numeric else None
+            ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
     finally:
-        ctx.pop_end()
+        ctx.end = end
 
 
-def _ip_body(ctx: Ctx, off: int, hlen: int, iplen: int, frag: int, proto: int) -> None:
-    o = ctx.opts
+def _verbose_header(ctx: Ctx, off: int, hlen: int, frag: int, proto: int) -> None:
+    """-v: "(tos ..., ttl ..., id ..., offset ..., flags [...], proto ..., length ...)"."""
     names = ctx.state.names
-    paylen = iplen - hlen
-    if o.verbose:
-        tos = ctx.u8(off + 1)
-        ctx.w("(tos 0x%x" % tos)
-        ctx.w({0: "", 1: ",ECT(1)", 2: ",ECT(0)", 3: ",CE"}[tos & 3])
-        ttl = ctx.u8(off + 8)
-        if ttl >= 1:
-            ctx.w(", ttl %u" % ttl)
-        ctx.w(", id %u, offset %u, flags [%s], proto %s (%u)"
-              % (ctx.u16(off + 4), (frag & 0x1FFF) * 8, _frag_flags(frag),
-                 tok(IPPROTOS, proto, "unknown"), proto))
-        ctx.w(", length %u" % ctx.u16(off + 2))
-        truncated = False
-        if hlen > 20:
-            ctx.w(", options (")
-            if not _print_options(ctx, off + 20, hlen - 20):
-                ctx.w(" [truncated-option]")
-                truncated = True
-            ctx.w(")")
-        if ctx.have(off, hlen):
-            computed = in_cksum(ctx.data[off:off + hlen])
-            if computed != 0:
-                field = ctx.u16(off + 10)
-                ctx.w(", bad cksum %x (->%x)!" % (field, cksum_shouldbe(field, computed)))
-        ctx.w(")\n    ")
-        if truncated:
-            ctx.w("%s > %s: " % (names.ip(ctx.bytes(off + 12, 4)), names.ip(ctx.bytes(off + 16, 4))))
-            ctx.trunc()
-    data = ctx.data
-    src = data[off + 12:off + 16]
-    dst = data[off + 16:off + 20]
-    if frag & 0x1FFF == 0:
-        if proto not in (6, 17, 132, 33):
-            ctx.w("%s > %s: " % (names.ip(src), names.ip(dst)))
-        if off + hlen > ctx.end:
-            ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
-            raise Truncated()
-        net = NetHdr(4, src, dst, True, bool(frag & 0x3FFF),
-                     _final_dst(ctx, off, hlen) if hlen > 20 else None)
-        demux(ctx, proto, off + hlen, paylen, net)
-    else:
-        if o.quiet > 1:
-            return
-        ctx.w("%s > %s:" % (names.ip(src), names.ip(dst)))
-        pname = names.proto(proto) if not o.numeric else None
-        ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
+    tos = ctx.u8(off + 1)
+    ctx.w("(tos 0x%x" % tos)
+    ctx.w({0: "", 1: ",ECT(1)", 2: ",ECT(0)", 3: ",CE"}[tos & 3])
+    ttl = ctx.u8(off + 8)
+    if ttl >= 1:
+        ctx.w(", ttl %u" % ttl)
+    ctx.w(", id %u, offset %u, flags [%s], proto %s (%u)"
+          % (ctx.u16(off + 4), (frag & 0x1FFF) * 8, _frag_flags(frag),
+             tok(IPPROTOS, proto, "unknown"), proto))
+    ctx.w(", length %u" % ctx.u16(off + 2))
+    truncated = False
+    if hlen > 20:
+        ctx.w(", options (")
+        if not _print_options(ctx, off + 20, hlen - 20):
+            ctx.w(" [truncated-option]")
+            truncated = True
+        ctx.w(")")
+    if ctx.have(off, hlen):
+        computed = in_cksum(ctx.data[off:off + hlen])
+        if computed != 0:
+            field = ctx.u16(off + 10)
+            ctx.w(", bad cksum %x (->%x)!" % (field, cksum_shouldbe(field, computed)))
+    ctx.w(")\n    ")
+    if truncated:
+        ctx.w("%s > %s: " % (names.ip(ctx.bytes(off + 12, 4)), names.ip(ctx.bytes(off + 16, 4))))
+        ctx.trunc()
 
 
 def demux(ctx: Ctx, proto: int, off: int, length: int, net: NetHdr) -> None:
     """Hand a transport payload to its printer (shared by IPv4 and IPv6)."""
     printer = (_TRANSPORTS if net.version == 4 else _TRANSPORTS6).get(proto)
-    if printer is not None:
+    if printer is None:
+        _unknown_transport(ctx, proto, length)
+    else:
         printer(ctx, off, length, net)
-        return
-    names = ctx.state.names
-    pname = names.proto(proto) if not ctx.opts.numeric else None
+
+
+def _unknown_transport(ctx: Ctx, proto: int, length: int) -> None:
+    pname = ctx.state.names.proto(proto) if not ctx.opts.numeric else None
     ctx.w(" %s" % pname if pname else " ip-proto-%u" % proto)
     ctx.w(" %u" % length)
 

@@ -151,6 +151,8 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
     names = ctx.state.names
     src = ctx.bytes(off + 8, 16)
     dst = ctx.bytes(off + 24, 16)
+    src_name = names.ip6(src)
+    dst_name = names.ip6(dst)
     cp = off
     advance = 40
     fragmented = False
@@ -161,7 +163,7 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
         cp += advance
         length -= advance
         if cp == off + 40 and nh not in (6, 17, 33, 132):
-            ctx.w("%s > %s: " % (names.ip6(src), names.ip6(dst)))
+            ctx.w("%s > %s: " % (src_name, dst_name))
         if nh == 0:
             ctx.proto = "hbhopt"
             advance = _optproc(ctx, cp, "HBH")
@@ -200,7 +202,7 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
                 return
             nh = ctx.u8(cp)
         else:
-            net = NetHdr(6, src, dst, cp == off + 40, fragmented, ck_dst)
+            net = NetHdr(6, src, dst, src_name, dst_name, cp == off + 40, fragmented, ck_dst)
             demux(ctx, nh, cp, length, net)
             return
         ctx.proto = "ip6"

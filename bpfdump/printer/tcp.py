@@ -37,18 +37,13 @@ def transport_cksum(ctx: Ctx, off: int, length: int, net, proto: int) -> int:
     return in_cksum(ctx.data[off:off + length], pseudo_sum(net, length, proto))
 
 
-def _addr(ctx: Ctx, net, raw: bytes) -> str:
-    names = ctx.state.names
-    return names.ip(raw) if net.version == 4 else names.ip6(raw)
-
-
 def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.proto = "tcp"
     o = ctx.opts
     names = ctx.state.names
     end = ctx.end
     if off + 4 > end:
-        ctx.w("%s > %s:" % (_addr(ctx, net, net.src), _addr(ctx, net, net.dst)))
+        ctx.w("%s > %s:" % (net.src_name, net.dst_name))
         ctx.w(" [|tcp]")
         return
     if off + 20 <= end:
@@ -59,8 +54,8 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         hlen = None
     port = names.tcp_names.get
     if net.direct:
-        ctx.w("%s.%s > %s.%s: " % (_addr(ctx, net, net.src), port(sport, sport),
-                                   _addr(ctx, net, net.dst), port(dport, dport)))
+        ctx.w("%s.%s > %s.%s: " % (net.src_name, port(sport, sport), net.dst_name,
+                                   port(dport, dport)))
     else:
         ctx.w("%s > %s: " % (port(sport, sport), port(dport, dport)))
     if hlen is None:

@@ -12,15 +12,13 @@ _UDPHDR = struct.Struct(">HHHH")   # sport, dport, length, checksum
 
 
 def _addrs(ctx: Ctx, net, sport: int | None, dport: int | None) -> None:
-    names = ctx.state.names
-    addr = names.ip if net.version == 4 else names.ip6
-    port = names.udp_names.get
+    port = ctx.state.names.udp_names.get
     if net.direct:
         if sport is None:
-            ctx.w("%s > %s: " % (addr(net.src), addr(net.dst)))
+            ctx.w("%s > %s: " % (net.src_name, net.dst_name))
         else:
-            ctx.w("%s.%s > %s.%s: " % (addr(net.src), port(sport, sport),
-                                       addr(net.dst), port(dport, dport)))
+            ctx.w("%s.%s > %s.%s: " % (net.src_name, port(sport, sport), net.dst_name,
+                                       port(dport, dport)))
     elif sport is not None:
         ctx.w("%s > %s: " % (port(sport, sport), port(dport, dport)))
 
