@@ -15,6 +15,9 @@ The assembly syntax is the one of the bpf_conformance suite: ``mov %r0, 1``, ``a
 ``label:`` lines and ``#`` comments.  Additions of ours for what that suite has no syntax for:
 ``call runtime N`` (src=2), ``ldabsw 12``/``ldindb %r7, 14`` (legacy packet loads),
 ``lddw %r1, map_fd(3)`` and the other LD_IMM64 pseudo sources (see :data:`PSEUDO_NAMES`).
+The assembler and the disassembler are in ``vm.ebpf_asm``, which :func:`assemble`,
+:func:`disassemble` and ``Program.format`` load on first use: translating, verifying and
+running programs needs neither.
 """
 from __future__ import annotations
 
