@@ -302,8 +302,7 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int
     ``prog`` None means the packets were filtered already (in the kernel): each keeps ``keep``
     bytes. Offline sources with `batches()` and loop-free programs are filtered a block at a
     time (vm.batch); everything else one packet at a time."""
-    eprog = None if prog is None or accepts_all(prog) else verified_ebpf(prog)
-    keep_all = keep if prog is None else prog[0].k if eprog is None else 0
+    eprog, keep_all = _program(prog, keep)
     if prog is not None and count != 0:
         matched = _run_native(source, eprog, keep_all, sink, count)
         if matched is not None:
@@ -333,3 +332,20 @@ def _run_native(source, eprog, keep_all, sink, count):
     when they do not (nothing has been read then)."""
     from . import fastpath
     return fastpath.run(source, eprog, keep_all, sink, count)
+
+
+def _program(prog, keep: int):
+    """(verified eBPF program or None, bytes to keep of every packet when there is none)."""
+    eprog = None if prog is None or accepts_all(prog) else verified_ebpf(prog)
+    keep_all = keep if prog is None else prog[0].k if eprog is None else 0
+    return eprog, keep_all
+
+
+def run_live(source, prog, sink, count, keep: int, stopped, poll_ms: int):
+    """A live source's ring blocks through the fast path (bpfdump.fastpath.live); None when
+    it can't take them (then run() takes the source's packets)."""
+    if count == 0:
+        return None
+    from . import fastpath
+    eprog, keep_all = _program(prog, keep)
+    return fastpath.run_live(source, eprog, keep_all, sink, count, stopped, poll_ms)

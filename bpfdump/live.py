@@ -80,8 +80,13 @@ def run(opts: dict, expr: str) -> int:
         captured = 0
         try:
             with _Stopper() as stopper:
-                packets = _packets(source, stopper, 1 if opts["immediate_mode"] else 100)
-                captured = engine.run(packets, prog, sink, count=opts["count"], keep=snaplen)
+                poll_ms = 1 if opts["immediate_mode"] else 100
+                captured = engine.run_live(source, prog, sink, opts["count"], snaplen,
+                                           lambda: stopper.stopped, poll_ms)
+                if captured is None:
+                    packets = _packets(source, stopper, poll_ms)
+                    captured = engine.run(packets, prog, sink, count=opts["count"],
+                                          keep=snaplen)
         except LiveError as exc:
             sink.close()
             raise RuntimeFailure(str(exc)) from None

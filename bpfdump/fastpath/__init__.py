@@ -26,12 +26,22 @@ import os
 import sys
 
 
+def jit_ready() -> bool:
+    """A little-endian machine where vm.jit works, and BPFDUMP_JIT is not 0."""
+    if sys.byteorder != "little" or os.environ.get("BPFDUMP_JIT") == "0":
+        return False
+    try:
+        from vm import jit
+    except ImportError:
+        return False
+    return jit.available()
+
+
 def scan_class(source):
     """The Scan class for `source`, or None when the fast path can't take it: a pcap file
     whose records need no post-processing and whose length fields are in their modern order,
     or a pcapng file, on a little-endian machine where the JIT works."""
-    if sys.byteorder != "little" or os.environ.get("BPFDUMP_JIT") == "0" or \
-            getattr(source, "_started", True):
+    if getattr(source, "_started", True):
         return None
     fmt = getattr(source, "format", "")
     if fmt == "pcap":
@@ -42,11 +52,7 @@ def scan_class(source):
             return None
     elif fmt != "pcapng":
         return None
-    try:
-        from vm import jit
-    except ImportError:
-        return None
-    if not jit.available():
+    if not jit_ready():
         return None
     from . import scan
     return scan.PcapScan if fmt == "pcap" else scan.PcapngScan
@@ -65,3 +71,17 @@ def run(source, eprog, keep_all: int, sink, count: int | None):
     except jit.JitError:
         return None
     return scan.run()
+
+
+def run_live(source, eprog, keep_all: int, sink, count, stopped, poll_ms: int):
+    """Capture from the live `source` until `stopped()`, -c or an error, block by block on
+    the fast path; the packets matched, or None when it can't take this source."""
+    from . import live
+    if not live.usable(source) or not jit_ready():
+        return None
+    from vm import jit
+    try:
+        scan = live.LiveScan(source, eprog, keep_all, sink, count)
+    except jit.JitError:
+        return None
+    return scan.run(stopped, poll_ms)

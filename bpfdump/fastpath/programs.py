@@ -152,6 +152,47 @@ def pcapng_head(swapped: bool) -> str:
 """
 
 
+def tpacket3_head(outgoing: int, vlan_bits: int) -> str:
+    """One frame of a TPACKET_V3 ring block (struct tpacket3_hdr, then struct sockaddr_ll at
+    48): the frames up to S_END. A frame whose VLAN tag must be put back, or that went out
+    (packet type `outgoing`: loopback duplicates and -Q decide), is SLOW for the live source."""
+    return f"""
+    ldxdw %r6, [%r9+{S_POS}]
+    ldxdw %r3, [%r9+{S_END}]
+    mov %r0, {NEED}
+    jge %r6, %r3, out
+    mov %r0, {SLOW}
+    ldxw %r2, [%r6+20]
+    jset %r2, {vlan_bits}, out
+    ldxw %r2, [%r6+32]
+    jne %r2, 0, out
+    ldxb %r2, [%r6+58]
+    jeq %r2, {outgoing}, out
+    ldxw %r7, [%r6+12]
+    ldxdw %r2, [%r9+{S_LIMIT}]
+    jle %r7, %r2, +1
+    mov %r7, %r2
+    ldxh %r2, [%r6+24]
+    add %r2, %r6
+    stxdw [%r9+{S_DATA}], %r2
+    ldxw %r2, [%r6+16]
+    stxdw [%r9+{S_WIRE}], %r2
+    ldxw %r2, [%r6+4]
+    mul %r2, 1000000000
+    ldxw %r1, [%r6+8]
+    add %r2, %r1
+    stxdw [%r9+{S_TS}], %r2
+    ldxw %r2, [%r6+52]
+    stxdw [%r9+{S_IFINDEX}], %r2
+    ldxw %r2, [%r6+0]
+    jeq %r2, 0, +2
+    add %r2, %r6
+    ja +1
+    ldxdw %r2, [%r9+{S_END}]
+    stxdw [%r9+{S_NEXT}], %r2
+"""
+
+
 def scan_text(head: str) -> str:
     """The scan program around a format's head (which leaves the captured length in r7)."""
     from vm import jit

@@ -20,7 +20,7 @@ class Scan:
 
     def __init__(self, source, eprog, keep_all: int, sink, count):
         from vm import jit
-        self.source, self.inp = source, source._in
+        self.source, self.inp = source, getattr(source, "_in", None)
         self.eprog, self.keep_all = eprog, keep_all
         self._natives: dict = {}
         self._match = None
@@ -96,18 +96,22 @@ class Scan:
                 pos = inp.refill(pos, self.need(pos))
             return self.matched
         finally:
-            try:
-                self.drainer.drain()
-            finally:
-                self.drainer.close()
-                for pin in self._pins:
-                    pin.release()
+            self.finish()
+
+    def finish(self) -> None:
+        """Hand what is left in the ring to the sink and let go of the memory."""
+        try:
+            self.drainer.drain()
+        finally:
+            self.drainer.close()
+            for pin in self._pins:
+                pin.release()
 
     def _buffer(self, pos: int):
         """Scan the input's current buffer from `pos`, a window at a time for a mapped file;
         returns (where it stopped, why: NEED, LIMIT or AGAIN)."""
         from ..sources.pcap import _release
-        inp, st, ring = self.inp, self.st, self.ring._ring
+        inp = self.inp
         buf, end = inp.buf, inp.end
         pin = Pinned(buf)
         base = pin.address
@@ -115,17 +119,8 @@ class Scan:
         window = min(end, pos + WINDOW) if inp.mapped else end
         try:
             while True:
-                st[P.S_POS // 8] = base + pos
-                st[P.S_END // 8] = base + window
-                st[P.S_PROD // 8] = ring._prod[0]
-                st[P.S_CONS // 8] = ring._cons[0]
-                stop = self.native.call(ctypes.addressof(st))
-                pos = st[P.S_POS // 8] - base
-                ring._prod[1] = ring._prod[0] = st[P.S_PROD // 8]
-                if stop == P.FULL and ring._prod[0] != ring._cons[0]:
-                    self.drainer.drain()
-                    continue
-                if stop in (P.FULL, P.SLOW):   # (FULL on an empty ring: larger than the ring)
+                pos, stop = self.scan(base, pos, window)
+                if stop in (P.FULL, P.SLOW):   # (FULL: larger than the whole ring)
                     pos, stop = self.python_record(pos)
                     if inp.buf is not buf:
                         return pos, AGAIN
@@ -142,21 +137,44 @@ class Scan:
         finally:
             pin.release()
 
+    def scan(self, base: int, pos: int, end: int):
+        """Run the scan program over the records at [pos, end) of the memory at address
+        `base`; returns (where it stopped, why). Its ring records are published, and a full
+        ring is drained on the way: FULL comes back only for a record larger than the ring."""
+        st, ring = self.st, self.ring._ring
+        while True:
+            st[P.S_POS // 8] = base + pos
+            st[P.S_END // 8] = base + end
+            st[P.S_PROD // 8] = ring._prod[0]
+            st[P.S_CONS // 8] = ring._cons[0]
+            stop = self.native.call(ctypes.addressof(st))
+            pos = st[P.S_POS // 8] - base
+            ring._prod[1] = ring._prod[0] = st[P.S_PROD // 8]
+            if stop == P.FULL and ring._prod[0] != ring._cons[0]:
+                self.drainer.drain()
+                continue
+            return pos, stop
+
     def python_record(self, pos: int):
         """Python takes the record at `pos`; returns (next position, SLOW to scan on, LIMIT
         when -c is reached, or NEED when the record is cut by the end of the buffer)."""
         nxt, pkt = self.take(pos)
         if nxt is None:
             return pos, P.NEED
-        if pkt is not None:
-            keep = self.keep_all if self.eprog is None else self.match(pkt.data, pkt.wirelen)
-            if keep:
-                self.ring.push(pkt, keep)
-                self.st[P.S_MATCHED // 8] += 1
-                if self.st[P.S_MATCHED // 8] >= self.st[P.S_MAX // 8]:
-                    return nxt, P.LIMIT
+        if pkt is not None and self.hand_on(pkt):
+            return nxt, P.LIMIT
         self.refresh()
         return nxt, P.SLOW
+
+    def hand_on(self, pkt) -> bool:
+        """Filter a packet Python read and put it in the ring if kept; True when that makes
+        -c's count."""
+        keep = self.keep_all if self.eprog is None else self.match(pkt.data, pkt.wirelen)
+        if not keep:
+            return False
+        self.ring.push(pkt, keep)
+        self.st[P.S_MATCHED // 8] += 1
+        return self.st[P.S_MATCHED // 8] >= self.st[P.S_MAX // 8]
 
     def match(self, data, wirelen):
         if self._match is None:

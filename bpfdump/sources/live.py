@@ -355,22 +355,44 @@ class LiveSource:
         return Packet(ts, wirelen, mm[start:start + min(caplen, self.snaplen)], self.linktype,
                       ifindex)
 
-    def _take_block(self) -> list[Packet] | None:
-        """The packets of the current block if the kernel has handed it over, else None."""
-        mm, base = self._mm, self._block * self.block_size
-        _, _, status, count, first, _ = BLOCK_HDR.unpack_from(mm, base)
+    def ready_block(self) -> tuple[int, int, int] | None:
+        """(block offset in the ring, frames, bytes used) of the current block if the kernel
+        has handed it over, else None. Give it back with release_block()."""
+        base = self._block * self.block_size
+        _, _, status, count, _, used = BLOCK_HDR.unpack_from(self._mm, base)
         if not status & TP_STATUS_USER:
             return None
+        return base, count, used
+
+    def first_frame(self, base: int) -> int:
+        return base + BLOCK_HDR.unpack_from(self._mm, base)[4]
+
+    def next_frame(self, off: int, end: int) -> int:
+        """The frame after the one at `off` (`end` after a block's last frame)."""
+        step = TPACKET3_HDR.unpack_from(self._mm, off)[0]
+        return off + step if step else end
+
+    def release_block(self, delivered: int) -> None:
+        """Give the current block back to the kernel; `delivered` packets of it were kept."""
+        struct.pack_into("<I", self._mm, self._block * self.block_size + 8, TP_STATUS_KERNEL)
+        self._block = (self._block + 1) % self.block_count
+        self.delivered += delivered
+
+    def _take_block(self) -> list[Packet] | None:
+        """The packets of the current block if the kernel has handed it over, else None."""
+        ready = self.ready_block()
+        if ready is None:
+            return None
+        base, count, used = ready
+        mm = self._mm
         packets = []
-        off = base + first
+        off = self.first_frame(base)
         for _ in range(count):
             pkt = self._packet(mm, off)
             if pkt is not None:
                 packets.append(pkt)
-            off += TPACKET3_HDR.unpack_from(mm, off)[0]
-        struct.pack_into("<I", mm, base + 8, TP_STATUS_KERNEL)     # give the block back
-        self._block = (self._block + 1) % self.block_count
-        self.delivered += len(packets)
+            off = self.next_frame(off, base + used)
+        self.release_block(len(packets))
         return packets
 
     def next_batch(self, timeout_ms: int = -1) -> list[Packet]:
@@ -382,17 +404,25 @@ class LiveSource:
                 if packets:
                     return packets
                 continue                   # a block of filtered-out packets
+            if not self.wait(timeout_ms):
+                return []
+        return []
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` for the kernel to hand over a block; False on timeout or
+        when the source was closed. Raises LiveError when the device goes away."""
+        while True:
             try:
                 events = self._poller.poll(timeout_ms)
             except InterruptedError:       # pragma: no cover - PEP 475 retries
                 continue
             if not events:
-                return []
+                return False
             revents = events[0][1]
             if revents & select.POLLERR:
                 err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)   # clears it
                 if err == errno.ENETDOWN and not self._device_gone():
-                    continue               # taken down: like tcpdump, wait for it to come up
+                    return True            # taken down: like tcpdump, wait for it to come up
                 if err in (errno.ENETDOWN, errno.ENXIO, errno.ENODEV):
                     raise LiveError(self.iface, "The interface disappeared")
                 if err:
@@ -401,8 +431,8 @@ class LiveSource:
             if revents & select.POLLHUP:
                 raise LiveError(self.iface, "Hangup on packet socket")
             if revents & select.POLLNVAL:
-                return []                  # closed under us
-        return []
+                return False               # closed under us
+            return True
 
     def _device_gone(self) -> bool:
         if self.any:

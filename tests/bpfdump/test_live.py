@@ -89,7 +89,36 @@ def _setns(ns: str) -> None:
         os.close(fd)
 
 
-def _live_child(ns, kwargs, attach, ready, stop, expected, result):
+class _Collect:
+    def __init__(self):
+        self.packets = []
+        self.count = 0
+
+    def write(self, pkt):
+        self.packets.append(pkt)
+
+    def close(self):
+        pass
+
+
+def _blocks(src, stop, expected) -> list:
+    """The packets as the block path takes them (bpfdump.fastpath.live: ring blocks walked
+    by the JIT scan program, no filter), until `stop` and then tcpdump's count or 2 s."""
+    from bpfdump.fastpath.live import LiveScan
+    sink = _Collect()
+    deadline = []
+
+    def stopped():
+        if not stop.is_set():
+            return False
+        if not deadline:
+            deadline.append(time.monotonic() + 2)
+        return len(sink.packets) > expected.value or time.monotonic() > deadline[0]
+    LiveScan(src, None, src.snaplen, sink, None).run(stopped, 100)
+    return sink.packets
+
+
+def _live_child(ns, kwargs, attach, ready, stop, expected, result, blocks=False):
     try:
         _setns(ns)
         from bpfdump.sources.live import LiveSource
@@ -98,15 +127,18 @@ def _live_child(ns, kwargs, attach, ready, stop, expected, result):
             src.attach(attach() if callable(attach) else attach)
         ready.set()
         packets = []
-        while not stop.is_set():
+        if blocks:
+            packets = _blocks(src, stop, expected)
+        while not blocks and not stop.is_set():
             packets.extend(src.next_batch(100))
         # drain what is still in the ring: up to tcpdump's count, or 2 s without progress
-        while len(packets) < expected.value:
+        while not blocks and len(packets) < expected.value:
             batch = src.next_batch(2000)
             if not batch:
                 break
             packets.extend(batch)
-        packets.extend(src.next_batch(100))                 # and anything beyond it
+        if not blocks:
+            packets.extend(src.next_batch(100))                 # and anything beyond it
         stats = src.stats()
         src.close()
         result.put(("ok", [(p.wirelen, p.data, p.linktype) for p in packets], stats))
@@ -125,14 +157,17 @@ for i in range(count):
 """
 
 
-def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, sender=None):
-    """Run LiveSource in B and tcpdump in B on the same device while A sends ``count`` UDP
-    datagrams; (ours, tcpdump's, our stats)."""
+def _capture_both(pair, live_kwargs, tcpdump_args, count=60, attach=None, sender=None,
+                  blocks=False):
+    """Run LiveSource in B (packet by packet, or with `blocks` on the JIT block path) and
+    tcpdump in B on the same device while A sends ``count`` UDP datagrams; (ours, tcpdump's,
+    our stats)."""
     ctx = multiprocessing.get_context("fork")
     ready, stop, result = ctx.Event(), ctx.Event(), ctx.Queue()
     expected = ctx.Value("l", 0)
     proc = ctx.Process(target=_live_child,
-                       args=(pair.b, live_kwargs, attach, ready, stop, expected, result))
+                       args=(pair.b, live_kwargs, attach, ready, stop, expected, result,
+                             blocks))
     proc.start()
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "oracle.pcap")
@@ -224,11 +259,27 @@ CASES = [
 ]
 
 
+def _jit_ok() -> bool:
+    try:
+        from vm import jit
+    except ImportError:
+        return False
+    return jit.available()
+
+
+BLOCKS = [False, pytest.param(True, marks=pytest.mark.skipif(
+    not _jit_ok(), reason="the block path needs the JIT (x86-64 Linux)"))]
+
+
 @needs_tools
+@pytest.mark.parametrize("blocks", BLOCKS, ids=["packets", "blocks"])
 @pytest.mark.parametrize("kwargs,args", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_capture_matches_tcpdump(pair, kwargs, args):
+def test_capture_matches_tcpdump(pair, kwargs, args, blocks):
+    if blocks and kwargs.get("direction") == "out":
+        pytest.skip("-Q out is not on the block path (every incoming frame would be Python's)")
     ours, theirs, (received, dropped) = _capture_both(
-        pair, {"iface": pair.vb, "immediate": True, **kwargs}, ["-i", pair.vb, *args])
+        pair, {"iface": pair.vb, "immediate": True, **kwargs}, ["-i", pair.vb, *args],
+        blocks=blocks)
     assert theirs, "tcpdump captured nothing"
     assert dropped == 0 and received >= len(ours)
     _assert_same_capture(ours, theirs)
@@ -291,13 +342,15 @@ for i in range(int(sys.argv[4])):
 
 
 @needs_tools
-def test_vlan_tag_is_put_back_like_tcpdump(pair):
+@pytest.mark.parametrize("blocks", BLOCKS, ids=["packets", "blocks"])
+def test_vlan_tag_is_put_back_like_tcpdump(pair, blocks):
     """Tagged frames reach B's veth; the kernel moves the tag out of band (vlan_tci) before
     the taps see the frame, and both tcpdump and we must put it back."""
     mac = lambda text: text.replace(":", "")
     args = [pair.va, mac(pair.mac_b), mac(pair.mac_a), "20"]
     ours, theirs, _ = _capture_both(pair, {"iface": pair.vb, "immediate": True},
-                                    ["-i", pair.vb], sender=(RAW_VLAN_SENDER, args))
+                                    ["-i", pair.vb], sender=(RAW_VLAN_SENDER, args),
+                                    blocks=blocks)
     assert len(theirs) == 20
     assert {data[12:14] for _, data, _ in theirs} == {b"\x81\x00", b"\x88\xa8"}
     _assert_same_capture(ours, theirs)

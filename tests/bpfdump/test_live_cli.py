@@ -98,13 +98,16 @@ def _read(path):
     return out.stdout.decode().splitlines()
 
 
+@pytest.mark.parametrize("jit", ["1", "0"], ids=["block-path", "packet-path"])
 @pytest.mark.parametrize("extra", [[], ["--kernel-filter"]], ids=["vm", "kernel-filter"])
-def test_captures_exactly_what_tcpdump_captures(pair, tmp_path, extra):
+def test_captures_exactly_what_tcpdump_captures(pair, tmp_path, extra, jit):
+    """Ring blocks through the JIT scan (bpfdump.fastpath.live) or packet by packet
+    (BPFDUMP_JIT=0): the same packets as tcpdump."""
     a, b = pair
     ours, theirs = str(tmp_path / "ours.pcap"), str(tmp_path / "theirs.pcap")
     expr = "udp and dst port 5001"
     bp = _in_ns(a, sys.executable, "-m", "bpfdump", "-i", "a0", "-w", ours, *extra, expr,
-                stderr=subprocess.PIPE)
+                stderr=subprocess.PIPE, env=dict(os.environ, BPFDUMP_JIT=jit))
     td = _in_ns(a, TCPDUMP, "-i", "a0", "-w", theirs, "-U", expr, stderr=subprocess.PIPE)
     _wait_listening(bp)
     _wait_listening(td)
