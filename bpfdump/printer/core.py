@@ -120,12 +120,19 @@ def bittok(table: dict, value: int, default: str, sep: str = ", ") -> str:
 
 
 def in_cksum(data: bytes, init: int = 0) -> int:
-    """Ones'-complement sum folded to 16 bits, complemented (0 when the checksum verifies)."""
+    """Ones'-complement sum of the 16-bit words of data (an odd byte padded with zero) and
+    init, folded to 16 bits, complemented (0 when the checksum verifies).
+
+    Since 2**16 == 1 (mod 0xFFFF), the words of data sum to the number data spells, modulo
+    0xFFFF; the folded sum is that residue, written 0xFFFF rather than 0 unless everything
+    is zero. `init` may be any non-negative number with the residue of the sum it stands for
+    (and zero only when that sum is)."""
+    total = int.from_bytes(data, "big")
     if len(data) & 1:
-        data = data + b"\x00"
-    total = init + sum(struct.unpack(">%dH" % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
+        total <<= 8
+    total += init
+    if total:
+        total = total % 0xFFFF or 0xFFFF
     return (~total) & 0xFFFF
 
 

@@ -400,34 +400,6 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
     if flags & 0x8000 and arcount:   # only a response's OPT record extends its rcode
         rcode = _ext_rcode(ctx, bp, rcode, qdcount, ancount, nscount, arcount)
     cp = bp + 12
-
-    def trunc():
-        raise Truncated()
-
-    def section(cp, count):
-        if count:
-            cp = _rprint(ctx, cp, bp, mdns)
-            if cp is None:
-                trunc()
-            count -= 1
-            while cp < ctx.end and count:
-                ctx.w(",")
-                cp = _rprint(ctx, cp, bp, mdns)
-                if cp is None:
-                    trunc()
-                count -= 1
-        if count:
-            trunc()
-        return cp
-
-    def tail_section(cp, count, label):
-        if cp < ctx.end and count:
-            ctx.w(label)
-            return section(cp, count)
-        if count:
-            trunc()
-        return cp
-
     if flags & 0x8000:
         ctx.w("%u%s%s%s%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
                                   RCODES.get(rcode, " Resp%u" % rcode),
@@ -442,17 +414,17 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
                 ctx.w(" q:")
                 cp = _qprint(ctx, cp, bp, mdns)
                 if cp is None:
-                    trunc()
+                    raise Truncated()
             else:
                 cp = nskip(ctx, cp)
                 if cp is None:
-                    trunc()
+                    raise Truncated()
                 cp += 4
         ctx.w(" %u/%u/%u" % (ancount, nscount, arcount))
-        cp = section(cp, ancount)
+        cp = _section(ctx, cp, ancount, bp, mdns)
         if o.verbose > 1:
-            cp = tail_section(cp, nscount, " ns:")
-            cp = tail_section(cp, arcount, " ar:")
+            cp = _tail_section(ctx, cp, nscount, " ns:", bp, mdns)
+            cp = _tail_section(ctx, cp, arcount, " ar:", bp, mdns)
     else:
         ctx.w("%u%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
                             "+" if flags & 0x0100 else "", "%" if flags & 0x0010 else ""))
@@ -475,20 +447,48 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
         if qdcount:
             cp = _qprint(ctx, cp, bp, mdns)
             if cp is None:
-                trunc()
+                raise Truncated()
             qdcount -= 1
             while cp < ctx.end and qdcount:
                 cp = _qprint(ctx, cp, bp, mdns)
                 if cp is None:
-                    trunc()
+                    raise Truncated()
                 qdcount -= 1
         if qdcount:
-            trunc()
+            raise Truncated()
         if o.verbose > 1:
-            cp = section(cp, ancount)
-            cp = tail_section(cp, nscount, " ns:")
-            cp = tail_section(cp, arcount, " ar:")
+            cp = _section(ctx, cp, ancount, bp, mdns)
+            cp = _tail_section(ctx, cp, nscount, " ns:", bp, mdns)
+            cp = _tail_section(ctx, cp, arcount, " ar:", bp, mdns)
     ctx.w(" (%u)" % length)
+
+
+def _section(ctx: Ctx, cp: int, count: int, bp: int, mdns: bool) -> int:
+    """count resource records from cp, comma-separated; Truncated when they do not all fit."""
+    if count:
+        cp = _rprint(ctx, cp, bp, mdns)
+        if cp is None:
+            raise Truncated()
+        count -= 1
+        while cp < ctx.end and count:
+            ctx.w(",")
+            cp = _rprint(ctx, cp, bp, mdns)
+            if cp is None:
+                raise Truncated()
+            count -= 1
+    if count:
+        raise Truncated()
+    return cp
+
+
+def _tail_section(ctx: Ctx, cp: int, count: int, label: str, bp: int, mdns: bool) -> int:
+    """The authority or additional section (-vv), after its label."""
+    if cp < ctx.end and count:
+        ctx.w(label)
+        return _section(ctx, cp, count, bp, mdns)
+    if count:
+        raise Truncated()
+    return cp
 
 
 def _ext_rcode(ctx, bp, rcode, qdcount, ancount, nscount, arcount) -> int:

@@ -24,13 +24,13 @@ def flag_text(flags: int) -> str:
 
 
 def pseudo_sum(net, length: int, proto: int) -> int:
-    """The pseudo-header's contribution to the checksum (un-complemented 32-bit sum)."""
+    """The pseudo-header's contribution to the checksum, as in_cksum's `init`."""
     dst = net.ck_dst or net.dst
     if net.version == 4:
         hdr = net.src + dst + struct.pack(">BBH", 0, proto, length & 0xFFFF)
     else:
         hdr = net.src + dst + struct.pack(">IxxxB", length, proto)
-    return sum(struct.unpack(">%dH" % (len(hdr) // 2), hdr))
+    return int.from_bytes(hdr, "big")
 
 
 def transport_cksum(ctx: Ctx, off: int, length: int, net, proto: int) -> int:

@@ -20,6 +20,7 @@ MAX_TOKEN = 128
 _TOKEN = re.compile(rb"[\x21-\x7e]*")     # printable, not blank
 _SPACES = re.compile(rb" *")
 _LINE = re.compile(rb"[\x20-\x7e\t]*")     # what a text line may hold before its end
+_LINES = re.compile(rb"(?:[\x20-\x7e\t]*\r?\n)*")   # whole lines, LF or CR LF ended
 
 
 def _isprint(c: int) -> bool:
@@ -35,14 +36,14 @@ def _fetch_token(ctx: Ctx, p: int, idx: int, length: int) -> tuple[int, str]:
     start = p + idx
     if start >= limit:
         return 0, ""
-    tend = _TOKEN.match(data, start, max(stop, start)).end()
+    tend = _TOKEN.match(data, start, stop).end() if start < stop else start
     if tend == start or tend - start > MAX_TOKEN:
         return 0, ""
     token = data[start:tend].decode("ascii")
     if tend < limit:
         if tend >= stop or data[tend] not in b" \t\r\n":
             return 0, ""
-        tend = _SPACES.match(data, tend, max(stop, tend)).end()
+        tend = _SPACES.match(data, tend, stop).end()
     return tend - p, token
 
 
@@ -53,10 +54,8 @@ def _txt_line(ctx: Ctx, prefix: str, p: int, idx: int, length: int) -> int:
     stop = min(limit, ctx.end)
     data = ctx.data
     start = p + idx
-    if start >= limit:
-        return 0
-    e = _LINE.match(data, start, max(stop, start)).end()
-    if e == limit:
+    e = _LINE.match(data, start, stop).end() if start < stop else start
+    if e >= limit:
         ctx.w(prefix + data[start:e].decode("latin-1"))
         ctx.w(" [|%s]" % ctx.proto)
         return 0
@@ -77,6 +76,20 @@ def _txt_line(ctx: Ctx, prefix: str, p: int, idx: int, length: int) -> int:
     return 0
 
 
+def _txt_lines(ctx: Ctx, p: int, length: int) -> None:
+    """-v: every line of the text, each after a newline and a tab, up to the first that is
+    not a whole text line (that one as _txt_line prints it)."""
+    limit = p + length
+    stop = min(limit, ctx.end)
+    whole = _LINES.match(ctx.data, p, stop).end() if p < stop else p
+    if whole > p:
+        lines = ctx.data[p:whole - 1].decode("ascii").split("\n")
+        ctx.w("\n\t" + "\n\t".join([line[:-1] if line.endswith("\r") else line
+                                      for line in lines]))
+    if whole < limit:
+        _txt_line(ctx, "\n\t", p, whole - p, length)
+
+
 def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
     ctx.proto = proto
     print_this = cmds is None
@@ -85,18 +98,15 @@ def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
         if idx:
             if token.upper() in cmds:
                 print_this = True
-            idx, token = _fetch_token(ctx, p, idx, length)
-            if idx and len(token) == 3 and token.isdigit() and token.isascii():
-                print_this = True
+            else:       # a response: the second token is a 3-digit status code
+                idx, token = _fetch_token(ctx, p, idx, length)
+                if idx and len(token) == 3 and token.isdigit() and token.isascii():
+                    print_this = True
     ctx.w(proto.upper())
     if print_this:
         if ctx.opts.verbose:
             ctx.w(", length: %u" % length)
-            idx = 0
-            while idx < length:
-                idx = _txt_line(ctx, "\n\t", p, idx, length)
-                if not idx:
-                    break
+            _txt_lines(ctx, p, length)
         else:
             _txt_line(ctx, ": ", p, 0, length)
 
