@@ -444,18 +444,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
             ctx.w(" [%un]" % nscount)
         if arcount:
             ctx.w(" [%uau]" % arcount)
-        if qdcount:
-            cp = _qprint(ctx, cp, bp, mdns)
-            if cp is None:
-                raise Truncated()
-            qdcount -= 1
-            while cp < ctx.end and qdcount:
-                cp = _qprint(ctx, cp, bp, mdns)
-                if cp is None:
-                    raise Truncated()
-                qdcount -= 1
-        if qdcount:
-            raise Truncated()
+        cp = _section(ctx, cp, qdcount, bp, mdns, _qprint, "")
         if o.verbose > 1:
             cp = _section(ctx, cp, ancount, bp, mdns)
             cp = _tail_section(ctx, cp, nscount, " ns:", bp, mdns)
@@ -463,16 +452,19 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
     ctx.w(" (%u)" % length)
 
 
-def _section(ctx: Ctx, cp: int, count: int, bp: int, mdns: bool) -> int:
-    """count resource records from cp, comma-separated; Truncated when they do not all fit."""
+def _section(ctx: Ctx, cp: int, count: int, bp: int, mdns: bool, record=None,
+             sep: str = ",") -> int:
+    """count records from cp (resource records unless `record` is _qprint), sep between them;
+    Truncated when they do not all fit."""
+    record = record or _rprint
     if count:
-        cp = _rprint(ctx, cp, bp, mdns)
+        cp = record(ctx, cp, bp, mdns)
         if cp is None:
             raise Truncated()
         count -= 1
         while cp < ctx.end and count:
-            ctx.w(",")
-            cp = _rprint(ctx, cp, bp, mdns)
+            ctx.w(sep)
+            cp = record(ctx, cp, bp, mdns)
             if cp is None:
                 raise Truncated()
             count -= 1
