@@ -6,8 +6,8 @@ that needs only classic BPF does not pay for the rest.
 import importlib
 
 _SUBMODULES = frozenset({"batch", "cbpf", "cbpf_asm", "cbpf_interp", "cbpf_validate",
-                         "conformance", "ebpf", "helpers", "interp", "kernel", "maps", "ringbuf",
-                         "sequence", "translate", "verifier"})
+                         "conformance", "ebpf", "ebpf_asm", "helpers", "interp", "jit", "kernel",
+                         "maps", "ringbuf", "sequence", "translate", "verifier", "x86"})
 
 
 def __getattr__(name):
