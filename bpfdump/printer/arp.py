@@ -1,6 +1,8 @@
 """ARP and RARP (print-arp.c)."""
 from __future__ import annotations
 
+import struct
+
 from .core import Ctx, Truncated, tok
 from .tables import ETHERTYPES
 
@@ -9,6 +11,9 @@ ARP_OPS = {1: "Request", 2: "Reply", 3: "Reverse Request", 4: "Reverse Reply",
 ARP_HRD = {1: "Ethernet", 6: "TokenRing", 7: "ArcNet", 15: "FrameRelay", 16: "ATM",
            18: "Fibre Channel", 19: "ATM", 20: "Strip", 24: "IEEE 1394", 32: "InfiniBand",
            0x201: "IPv6", 0x304: "Loopback", 0x305: "Loopback", 0x306: "Loopback"}
+
+
+_ARPHDR = struct.Struct(">HHBBH")   # hardware type, protocol type, their lengths, operation
 
 
 def _linkaddr(ctx: Ctx, off: int, n: int) -> str:
@@ -20,14 +25,25 @@ def _linkaddr(ctx: Ctx, off: int, n: int) -> str:
     return ":".join("%02x" % b for b in ctx.data[off:off + n])
 
 
+def _paddr(ctx: Ctx, pro: int, pln: int, p: int) -> str:
+    if pro not in (0x0800, 0x1000):
+        return "<wrong proto type>"
+    if pln != 4:
+        return "<wrong len>"
+    return ctx.state.names.ip(ctx.bytes(p, 4))
+
+
 def arp_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.proto = "arp"
     o = ctx.opts
-    hrd = ctx.u16(off)
-    pro = ctx.u16(off + 2)
-    hln = ctx.u8(off + 4)
-    pln = ctx.u8(off + 5)
-    op = ctx.u16(off + 6)
+    if off + 8 <= ctx.end:
+        hrd, pro, hln, pln, op = _ARPHDR.unpack_from(ctx.data, off)
+    else:
+        hrd = ctx.u16(off)
+        pro = ctx.u16(off + 2)
+        hln = ctx.u8(off + 4)
+        pln = ctx.u8(off + 5)
+        op = ctx.u16(off + 6)
     sha = off + 8
     spa = sha + hln
     tha = spa + pln
@@ -46,15 +62,11 @@ def arp_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.w("%s%s " % (", " if o.verbose else "", tok(ARP_OPS, op, "Unknown (%u)")))
 
     def paddr(p: int) -> str:
-        if pro not in (0x0800, 0x1000):
-            return "<wrong proto type>"
-        if pln != 4:
-            return "<wrong len>"
-        return ctx.state.names.ip(ctx.bytes(p, 4))
+        return _paddr(ctx, pro, pln, p)
 
     if op == 1:
         ctx.w("who-has %s" % paddr(tpa))
-        if any(ctx.bytes(tha, hln)):
+        if ctx.data[tha:tha + hln].strip(b"\0"):     # a target hardware address is set
             ctx.w(" (%s)" % _linkaddr(ctx, tha, hln))
         ctx.w(" tell %s" % paddr(spa))
     elif op == 2:
