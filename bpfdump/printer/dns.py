@@ -133,8 +133,32 @@ def _blabel(ctx: Ctx, cp: int) -> int | None:
     return lim
 
 
+def _plain_name(data: bytes, cp: int, end: int) -> tuple[str | None, int]:
+    """(text, offset after it) of a name at cp made of ordinary labels only, captured to its
+    root label and at most MAXCDNAME characters long; (None, 0) for any other name."""
+    labels = []
+    total = 0
+    while cp < end:
+        n = data[cp]
+        cp += 1
+        if n == 0:
+            if total > MAXCDNAME:
+                return None, 0
+            return (_text(b".".join(labels) + b".") if labels else "."), cp
+        if n >= 0x40 or cp + n > end:
+            return None, 0
+        labels.append(data[cp:cp + n])
+        total += n + 1
+        cp += n
+    return None, 0
+
+
 def fqdn_print(ctx: Ctx, cp: int, bp: int) -> int | None:
     """Print a (possibly compressed) domain name at cp; returns the offset after it."""
+    text, after = _plain_name(ctx.data, cp, ctx.end)
+    if text is not None:
+        ctx.w(text)
+        return after
     length = _labellen(ctx, cp)
     if length is None:
         return None

@@ -189,8 +189,9 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
         data = ctx.data
         src = data[off + 12:off + 16]
         dst = data[off + 16:off + 20]
-        src_name = names.ip(src)
-        dst_name = names.ip(dst)
+        cached = names.ip_names.get
+        src_name = cached(src) or names.ip(src)
+        dst_name = cached(dst) or names.ip(dst)
         if frag & 0x1FFF == 0:
             if proto not in (6, 17, 132, 33):
                 ctx.w("%s > %s: " % (src_name, dst_name))

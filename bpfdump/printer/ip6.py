@@ -151,8 +151,9 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
     names = ctx.state.names
     src = ctx.bytes(off + 8, 16)
     dst = ctx.bytes(off + 24, 16)
-    src_name = names.ip6(src)
-    dst_name = names.ip6(dst)
+    cached = names.ip6_names.get
+    src_name = cached(src) or names.ip6(src)
+    dst_name = cached(dst) or names.ip6(dst)
     cp = off
     advance = 40
     fragmented = False

@@ -44,19 +44,23 @@ def _read_protocols(path: str = "/etc/protocols") -> dict:
     return out
 
 
-_CACHE_MAX = 4096   # numeric address texts kept per printer (the cache is emptied when full)
+_CACHE_MAX = 4096   # numeric address texts kept per kind (a full cache is emptied)
 
 
 class Names:
     """Name lookups for one printer, honouring -n.
 
-    `tcp_names` / `udp_names` map a port number to its service name (empty with -n): callers
-    that format ports themselves use `tcp_names.get(port, port)`."""
+    `ip_names`, `ip6_names` and `mac_names` map a packed address to the text printed for it,
+    once `ip`, `ip6` or `mac` has made it (hot paths try `ip_names.get(packed)` first); with
+    -n they hold at most _CACHE_MAX texts each, without -n every resolved name (like tcpdump's
+    host cache). `tcp_names` / `udp_names` map a port number to its service name (empty with
+    -n): callers that format ports themselves use `tcp_names.get(port, port)`."""
 
     def __init__(self, numeric: int = 0):
         self.numeric = numeric
-        self._hosts: dict = {}
-        self._texts: dict = {}      # packed address -> its numeric text (4, 6 or 16 bytes)
+        self.ip_names: dict[bytes, str] = {}
+        self.ip6_names: dict[bytes, str] = {}
+        self.mac_names: dict[bytes, str] = {}
         if numeric:
             self.tcp_names: dict = {}
             self.udp_names: dict = {}
@@ -65,49 +69,50 @@ class Names:
             self.tcp_names, self.udp_names = _read_services()
             self._protos = _read_protocols()
 
-    def _text(self, packed: bytes, fmt) -> str:
-        texts = self._texts
-        text = texts.get(packed)
-        if text is None:
-            if len(texts) >= _CACHE_MAX:
-                texts.clear()
-            text = texts[packed] = fmt(packed)
+    def _remember(self, cache: dict, packed: bytes, text: str) -> str:
+        if self.numeric and len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[packed] = text
         return text
 
-    def _lookup(self, family: int, packed: bytes, text: str) -> str:
-        key = (family, packed)
-        name = self._hosts.get(key)
-        if name is None:
-            name = text
-            try:
-                host = socket.gethostbyaddr(text)[0]
-                if host:
-                    name = host
-            except (OSError, UnicodeError, ValueError):
-                pass
-            self._hosts[key] = name
-        return name
+    @staticmethod
+    def _resolve(text: str) -> str:
+        """The host name of a numeric address (text itself when there is none)."""
+        try:
+            return socket.gethostbyaddr(text)[0] or text
+        except (OSError, UnicodeError, ValueError):
+            return text
 
     def ip(self, packed: bytes) -> str:
-        text = self._texts.get(packed) or self._text(packed, ip_text)
-        if self.numeric:
-            return text
-        return self._lookup(socket.AF_INET, packed, text)
+        name = self.ip_names.get(packed)
+        if name is None:
+            name = ip_text(packed)
+            if not self.numeric:
+                name = self._resolve(name)
+            name = self._remember(self.ip_names, packed, name)
+        return name
 
     def ip6(self, packed: bytes) -> str:
-        text = self._texts.get(packed) or self._text(packed, ip6_text)
-        if self.numeric:
-            return text
-        return self._lookup(socket.AF_INET6, packed, text)
+        name = self.ip6_names.get(packed)
+        if name is None:
+            name = ip6_text(packed)
+            if not self.numeric:
+                name = self._resolve(name)
+            name = self._remember(self.ip6_names, packed, name)
+        return name
 
     def mac(self, packed: bytes) -> str:
-        if not self.numeric and packed == b"\xff" * 6:
-            return "Broadcast"
-        text = self._texts.get(packed) or self._text(packed, mac_text)
-        if self.numeric:
-            return text
-        oui = (packed[0] << 16) | (packed[1] << 8) | packed[2]
-        return "%s (oui %s)" % (text, OUI.get(oui, "Unknown"))
+        name = self.mac_names.get(packed)
+        if name is None:
+            name = mac_text(packed)
+            if not self.numeric:
+                if packed == b"\xff" * 6:
+                    name = "Broadcast"
+                else:
+                    oui = (packed[0] << 16) | (packed[1] << 8) | packed[2]
+                    name = "%s (oui %s)" % (name, OUI.get(oui, "Unknown"))
+            name = self._remember(self.mac_names, packed, name)
+        return name
 
     def tcpport(self, port: int) -> str:
         return self.tcp_names.get(port) or str(port)
