@@ -83,23 +83,20 @@ class Names:
         except (OSError, UnicodeError, ValueError):
             return text
 
-    def ip(self, packed: bytes) -> str:
-        name = self.ip_names.get(packed)
+    def _address(self, cache: dict, packed: bytes, fmt) -> str:
+        name = cache.get(packed)
         if name is None:
-            name = ip_text(packed)
+            name = fmt(packed)
             if not self.numeric:
                 name = self._resolve(name)
-            name = self._remember(self.ip_names, packed, name)
+            name = self._remember(cache, packed, name)
         return name
 
+    def ip(self, packed: bytes) -> str:
+        return self._address(self.ip_names, packed, ip_text)
+
     def ip6(self, packed: bytes) -> str:
-        name = self.ip6_names.get(packed)
-        if name is None:
-            name = ip6_text(packed)
-            if not self.numeric:
-                name = self._resolve(name)
-            name = self._remember(self.ip6_names, packed, name)
-        return name
+        return self._address(self.ip6_names, packed, ip6_text)
 
     def mac(self, packed: bytes) -> str:
         name = self.mac_names.get(packed)
