@@ -65,20 +65,20 @@ class Printer:
         """The complete text tcpdump prints for pkt (no trailing newline)."""
         o = self.opts
         self.count += 1
-        head = self.clock.format(pkt.ts)
+        ts, wirelen, data, linktype = pkt[:4]
+        head = self.clock.format(ts)
         if o.number:
             head = ("%5u  " % self.count) + head
-        data = pkt.data
         if type(data) is not bytes:
             data = bytes(data)
-        ctx = Ctx(o, self.state, data, pkt.wirelen, head)
-        link = _LINKS.get(pkt.linktype)
+        ctx = Ctx(o, self.state, data, wirelen, head)
+        link = _LINKS.get(linktype)
         try:
             if link is None:
                 ctx.proto = "unknown"
                 hdrlen = 0
             else:
-                hdrlen = link(ctx, 0, pkt.wirelen)
+                hdrlen = link(ctx, 0, wirelen)
         except Stop:
             hdrlen = ctx.hdrlen
         except (Truncated, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,

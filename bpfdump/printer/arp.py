@@ -83,7 +83,7 @@ def arp_print(ctx: Ctx, off: int, length: int) -> None:
         from .ether import default_print
         default_print(ctx, off, ctx.avail(off), always=True)
         return
-    ctx.w(", length %u" % length)
+    ctx.w(f", length {length}")
 
 
 __all__ = ["arp_print", "Truncated"]

@@ -450,7 +450,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
             cp = _tail_section(ctx, cp, nscount, " ns:", bp, mdns)
             cp = _tail_section(ctx, cp, arcount, " ar:", bp, mdns)
     else:
-        ctx.w("%u%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
+        ctx.w("%s%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
                             "+" if flags & 0x0100 else "", "%" if flags & 0x0010 else ""))
         if flags & 0x6CF:
             ctx.w(" [b2&3=0x%x]" % flags)
@@ -473,7 +473,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
             cp = _section(ctx, cp, ancount, bp, mdns)
             cp = _tail_section(ctx, cp, nscount, " ns:", bp, mdns)
             cp = _tail_section(ctx, cp, arcount, " ar:", bp, mdns)
-    ctx.w(" (%u)" % length)
+    ctx.w(f" ({length})")
 
 
 def _section(ctx: Ctx, cp: int, count: int, bp: int, mdns: bool, record=None,

@@ -101,7 +101,7 @@ def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
         text = _router_advert(ctx, off)
     else:
         text = tok(ICMP_NAMES, itype, "type-#%u")
-    ctx.w("ICMP %s, length %u" % (text, length))
+    ctx.w(f"ICMP {text}, length {length}")
     if ctx.opts.verbose and not net.fragmented:
         if ctx.have(off, length):
             computed = in_cksum(ctx.data[off:off + length])

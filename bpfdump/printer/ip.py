@@ -12,6 +12,7 @@ IP_OPTIONS = {0: "EOL", 1: "NOP", 68: "timestamp", 130: "security", 7: "RR", 137
 
 
 _IPHDR = struct.Struct(">BBHHHBB")   # vhl, tos, length, id, frag, ttl, proto
+_new_tuple = tuple.__new__  # NetHdr from all its fields at once (NetHdr(...) costs a Python call)
 
 
 class NetHdr(NamedTuple):
@@ -198,8 +199,8 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
             if off + hlen > ctx.end:
                 ctx.w(" [remaining caplen(%u) < header length(%u)]" % (ctx.avail(off), hlen))
                 raise Truncated()
-            net = NetHdr(4, src, dst, src_name, dst_name, True, bool(frag & 0x3FFF),
-                         _final_dst(ctx, off, hlen) if hlen > 20 else None)
+            net = _new_tuple(NetHdr, (4, src, dst, src_name, dst_name, True, bool(frag & 0x3FFF),
+                                      _final_dst(ctx, off, hlen) if hlen > 20 else None))
             printer = _TRANSPORTS.get(proto)
             if printer is None:
                 _unknown_transport(ctx, proto, iplen - hlen)

@@ -16,6 +16,7 @@ TCP_OPTIONS = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack"
 
 _FLAG_TEXT = tuple("".join(name for bit, name in TCP_FLAGS if flags & bit) or "none"
                    for flags in range(256))
+_FLAGS_TEXT = tuple("Flags [%s]" % text for text in _FLAG_TEXT)
 _TCPHDR = struct.Struct(">HHIIBBHHH")  # sport, dport, seq, ack, offset, flags, win, sum, urp
 
 
@@ -42,8 +43,9 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     o = ctx.opts
     names = ctx.state.names
     end = ctx.end
+    version, src, dst, src_name, dst_name, direct, fragmented, _ = net
     if off + 4 > end:
-        ctx.w("%s > %s:" % (net.src_name, net.dst_name))
+        ctx.w("%s > %s:" % (src_name, dst_name))
         ctx.w(" [|tcp]")
         return
     if off + 20 <= end:
@@ -53,9 +55,8 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         dport = ctx.u16(off + 2)
         hlen = None
     port = names.tcp_names.get
-    if net.direct:
-        ctx.w("%s.%s > %s.%s: " % (net.src_name, port(sport, sport), net.dst_name,
-                                   port(dport, dport)))
+    if direct:
+        ctx.w("%s.%s > %s.%s: " % (src_name, port(sport, sport), dst_name, port(dport, dport)))
     else:
         ctx.w("%s > %s: " % (port(sport, sport), port(dport, dport)))
     if hlen is None:
@@ -70,16 +71,16 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         if hlen > length:
             ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
         return
-    ctx.w("Flags [%s]" % _FLAG_TEXT[flags])
+    ctx.w(_FLAGS_TEXT[flags])
     rev = False
     thseq = thack = 0
     if not o.absolute_seq and flags & 0x10:
         table = ctx.state.tcp_seq
-        if net.src > net.dst:
+        if src > dst:
             rev = True
-            key = (net.version, net.dst, net.src, (dport << 16) | sport)
+            key = (version, dst, src, (dport << 16) | sport)
         else:
-            key = (net.version, net.src, net.dst, (sport << 16) | dport)
+            key = (version, src, dst, (sport << 16) | dport)
         entry = table.get(key)
         if entry is None or flags & 0x02:
             entry = [ack - 1, seq] if rev else [seq, ack - 1]
@@ -95,7 +96,7 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     if hlen > length:
         ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
         return
-    if o.verbose and not net.fragmented:
+    if o.verbose and not fragmented:
         if ctx.have(off, length):
             computed = transport_cksum(ctx, off, length, net, 6)
             field = ctx.u16(off + 16)
@@ -108,12 +109,12 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     w = ctx.w
     if o.verbose > 1 or length > 0 or flags & 0x07:
         if length > 0:
-            w(", seq %u:%u" % (seq, (seq + length) & 0xFFFFFFFF))
+            w(f", seq {seq}:{(seq + length) & 0xFFFFFFFF}")
         else:
-            w(", seq %u" % seq)
+            w(f", seq {seq}")
     if flags & 0x10:
-        w(", ack %u" % ack)
-    w(", win %u" % win)
+        w(f", ack {ack}")
+    w(f", win {win}")
     if flags & 0x20:
         w(", urg %u" % urp)
     if hlen > 20:
@@ -124,7 +125,7 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
             return
         except _OptBad:
             return
-    ctx.w(", length %u" % length)
+    ctx.w(f", length {length}")
     if length <= 0:
         return
     if off + hlen > ctx.end:

@@ -77,7 +77,7 @@ def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
     if ulen > length and not net.fragmented:
         ctx.w("UDP, bad length %u > %u" % (ulen, length))
     else:
-        ctx.w("UDP, length %u" % ulen)
+        ctx.w(f"UDP, length {ulen}")
 
 
 def _checksum(ctx: Ctx, off: int, cp: int, length: int, net) -> None:
