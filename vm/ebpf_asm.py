@@ -155,7 +155,7 @@ class _Line:
         if not (digits and digits.isascii()
                 and (_HEX_DIGITS.issuperset(digits) if is_hex else digits.isdigit())):
             raise self.error(f"invalid {what} {text!r}")
-        value = int(number, 0)
+        value = int(digits, 16 if is_hex else 10)        # (leading zeros: still decimal)
         return (-value if text[:1] == "-" else value), is_hex
 
     def imm32(self, text: str) -> int:

@@ -208,6 +208,8 @@ ASM_CASES = [
     ("comments_tabs_case", "MOV\t%r0,   0x10 # sixteen\n\n# alone\nExit", [Insn(0xB7, imm=16), Insn(0x95)]),
     ("hex_pattern", "mov32 %r0, 0xffffffff", [Insn(0xB4, imm=-1)]),
     ("negative_hex", "add %r0, -0x10", [Insn(0x07, imm=-16)]),
+    ("leading_zeros_decimal", "add %r0, 007\nadd %r0, -08", [Insn(0x07, imm=7),
+                                                            Insn(0x07, imm=-8)]),
     ("mem_forms", "ldxw %r0, [%r1]\nstxb [%r2+0x10], %r3\nsth [%r10 - 2], 5",
      [Insn(0x61, 0, 1, 0, 0), Insn(0x73, 2, 3, 16, 0), Insn(0x6A, 10, 0, -2, 5)]),
     ("lddw_decimal", "lddw %r0, 2147483648", [Insn(0x18, 0, 0, 0, -2**31), Insn(0)]),
