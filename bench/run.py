@@ -102,6 +102,11 @@ def main() -> None:
     b, t = best_of([([*bpfdump, "-d", FILTERS[-1]], None), ([tcpdump, "-d", FILTERS[-1]], None)],
                    max(args.repeat, 5))
     rows.append(("-d EXPR (start-up)", b, t, None, None))
+    # the floor under every bpfdump row: the interpreter starting and stopping (with this
+    # machine's site-packages .pth files)
+    b, t = best_of([([sys.executable, "-c", "pass"], None), ([tcpdump, "--version"], None)],
+                   max(args.repeat, 5))
+    rows.append(("python3 -c pass / tcpdump --version", b, t, None, None))
     load = os.getloadavg()[0]
     print(f"capture: {args.count} packets, {os.path.getsize(cap) / 1e6:.1f} MB; "
           f"best of {args.repeat}; {os.cpu_count()} cores; load average {load:.1f} at the end; "
