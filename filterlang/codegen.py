@@ -778,9 +778,36 @@ class CodeGen:
             b1 = f_and(self.cmp("linkpl", off + 4 * i, 4, words[i], masks[i]), b1)
         return f_and(self.linktype(ETH_IPV6), b1)
 
-    # -- names (filterlang.codegen_rare) ---------------------------------------------------
+    # -- names (filterlang.codegen_rare but for port ranges) -------------------------------
     def gen_scode(self, node) -> Frag:
+        if node.qual.addr == "portrange":
+            return self.gen_portrange_name(node)
         return _rare().gen_scode(self, node)
+
+    def gen_portrange_name(self, node) -> Frag:
+        """``portrange a-b``: the lexer reads ``a-b`` as a name, numbers or service names."""
+        from . import compiler
+        name, proto, direction = node.value, node.qual.proto, node.qual.dir
+        if proto not in (None, "tcp", "udp", "sctp"):
+            self.error(f"'{proto}' is not a valid qualifier for 'portrange'")
+        try:
+            lo, hi, real = compiler.resolve_portrange(name)
+        except LookupError:
+            self.error(f"unknown port in range '{name}'")
+        real = self.port_proto_check(name, proto, real)
+        for p in (lo, hi):
+            if p > 65535:
+                self.error(f"port number {p} greater than maximum 65535")
+        return self.port_pair(lo, hi, real, direction)
+
+    def port_proto_check(self, name, proto, real):
+        names = {6: "tcp", 17: "udp", 132: "sctp", None: None}
+        real_name = real if isinstance(real, str) or real is None else names.get(real)
+        if proto is not None:
+            if real_name is not None and real_name != proto:
+                self.error(f"port '{name}' is {real_name}")
+            return IPPROTO[proto]
+        return IPPROTO.get(real_name) if real_name else None
 
     # -- ports ----------------------------------------------------------------------------
     def portatom(self, rel, off, lo, hi) -> Frag:

@@ -1,5 +1,6 @@
 """Code generation for the primitives few filters use, loaded the first time a filter needs
-one: names resolved at compile time (``host NAME``, ``port NAME``, ``proto NAME``...),
+one: names resolved at compile time (``host NAME``, ``port NAME``, ``proto NAME``...; a
+``portrange`` stays in ``codegen``: ``portrange 1000-2000`` is a name to the lexer),
 ``protochain``, the UDP tunnels (``geneve``, ``vxlan``), ``mpls``, ``pppoes`` and ``llc``.
 
 Each function is a ``CodeGen`` method in all but place: ``gen`` is the code generator, and
@@ -11,10 +12,10 @@ from __future__ import annotations
 from vm.cbpf import Insn
 
 from .codegen import (ABS, ALU, ETH_IP, ETH_IPV6, ETH_MPLS, ETH_PPPOES, ETHER_PROTO_NAMES,
-                      ETHERMTU, GATEWAY_SUPPORTED, IMM, IND, IPPROTO, ISO_CLNP, ISO_ESIS,
-                      ISO_ISIS, JA, JEQ, JMP, JSET, LD, LDX, LLC_S_SUBTYPES, LLC_U_SUBTYPES,
-                      MEM, MISC, MSH, PPP_MPLS_UCAST, ST, STX, TAX, TXA, B, Frag, H, K, X,
-                      f_and, f_not, f_or, leaf_test)
+                      ETHERMTU, GATEWAY_SUPPORTED, IMM, IND, ISO_CLNP, ISO_ESIS, ISO_ISIS, JA,
+                      JEQ, JMP, JSET, LD, LDX, LLC_S_SUBTYPES, LLC_U_SUBTYPES, MEM, MISC, MSH,
+                      PPP_MPLS_UCAST, ST, STX, TAX, TXA, B, Frag, H, K, X, f_and, f_not, f_or,
+                      leaf_test)
 
 
 def gen_scode(gen, node) -> Frag:
@@ -78,22 +79,10 @@ def gen_scode(gen, node) -> Frag:
             port, real = compiler.resolve_port(name)
         except LookupError:
             gen.error(f"unknown port '{name}'")
-        real = port_proto_check(gen, name, proto, real)
+        real = gen.port_proto_check(name, proto, real)
         if port > 65535:
             gen.error(f"port number {port} greater than maximum 65535")
         return gen.port_pair(port, port, real, direction)
-    if addr == "portrange":
-        if proto not in (None, "tcp", "udp", "sctp"):
-            gen.error(f"'{proto}' is not a valid qualifier for 'portrange'")
-        try:
-            lo, hi, real = compiler.resolve_portrange(name)
-        except LookupError:
-            gen.error(f"unknown port in range '{name}'")
-        real = port_proto_check(gen, name, proto, real)
-        for p in (lo, hi):
-            if p > 65535:
-                gen.error(f"port number {p} greater than maximum 65535")
-        return gen.port_pair(lo, hi, real, direction)
     if addr == "gateway":
         if direction is not None:
             gen.error("can't parse filter expression: syntax error")
@@ -129,16 +118,6 @@ def gen_scode(gen, node) -> Frag:
             return gen.gen_proto(v, proto, direction)
         return gen_protochain(gen, v, proto)
     gen.error("syntax error in filter expression")
-
-
-def port_proto_check(gen, name, proto, real):
-    names = {6: "tcp", 17: "udp", 132: "sctp", None: None}
-    real_name = real if isinstance(real, str) or real is None else names.get(real)
-    if proto is not None:
-        if real_name is not None and real_name != proto:
-            gen.error(f"port '{name}' is {real_name}")
-        return IPPROTO[proto]
-    return IPPROTO.get(real_name) if real_name else None
 
 
 def lookup_proto(gen, name: str, proto, what: str = "proto") -> int:

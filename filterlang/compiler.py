@@ -157,6 +157,9 @@ def resolve_port(name: str):
 
 
 def resolve_portrange(name: str):
+    lo, dash, hi = name.partition("-")
+    if dash and lo.isascii() and lo.isdigit() and hi.isascii() and hi.isdigit():
+        return int(lo), int(hi), None     # numbers as they are, as names.resolve_portrange does
     names = _names()
     if names is not None and hasattr(names, "resolve_portrange"):
         return names.resolve_portrange(name)

@@ -204,12 +204,15 @@ LIGHT = [
                              "vm.cbpf_asm", "vm.cbpf_validate", "vm.cbpf_interp", "vm.ebpf"]),
     (["-d", "vlan 100 and (udp or tcp) and not net 192.168.3.0/24"],
      ["click", "numpy", "dataclasses", "filterlang.codegen_rare", "vm.cbpf_asm"]),
+    (["-d", "(tcp[tcpflags] & (tcp-syn|tcp-fin) != 0 and portrange 1000-30000) or "
+            "(ip6 and tcp port 443)"],
+     ["click", "dataclasses", "socket", "filterlang.names", "filterlang.codegen_rare"]),
     (["-n", "-r", str(SAMPLE)], ["click", "scapy", "filterlang.parser", "filterlang.codegen",
                                  "filterlang.optimize"]),
 ]
 
 
-@pytest.mark.parametrize("args,forbidden", LIGHT, ids=["dump", "dump-vlan", "read"])
+@pytest.mark.parametrize("args,forbidden", LIGHT, ids=["dump", "dump-vlan", "dump-portrange", "read"])
 def test_startup_loads_only_what_the_job_needs(args, forbidden):
     code = ("import sys, runpy; sys.argv=['bpfdump', *sys.argv[1:]]; before = set(sys.modules)\n"
             "try:\n    runpy.run_module('bpfdump', run_name='__main__')\n"
