@@ -268,7 +268,7 @@ def build_batch(eprog):
     return bprog, build_filter(eprog)
 
 
-def _run_batches(source, fast, keep_all, sink, count) -> int:
+def _run_batches(source, fast, keep_all, sink, count, stopped) -> int:
     """Block by block: ``fast`` from build_batch, or None to keep ``keep_all`` bytes of every
     packet."""
     import numpy as np
@@ -276,6 +276,8 @@ def _run_batches(source, fast, keep_all, sink, count) -> int:
     matched = 0
     try:
         for batch in source.batches():
+            if stopped():
+                break
             if fast is None:
                 keep = np.full(len(batch), keep_all, dtype=np.int64)
             else:
@@ -296,26 +298,38 @@ def _run_batches(source, fast, keep_all, sink, count) -> int:
     return matched
 
 
-def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int:
-    """Filter every packet of ``source`` through ``prog`` into ``sink``; return packets matched.
+def _never() -> bool:
+    return False
+
+
+def run(source, prog, sink, count: int | None = None, keep: int = 262144,
+        stopped=None) -> int:
+    """Filter every packet of ``source`` through ``prog`` into ``sink`` until the end, -c
+    (``count``) or ``stopped()`` (asked between blocks of packets: a signal handler's flag);
+    return packets matched.
 
     ``prog`` None means the packets were filtered already (in the kernel): each keeps ``keep``
-    bytes. Offline sources with `batches()` and loop-free programs are filtered a block at a
-    time (vm.batch); everything else one packet at a time."""
+    bytes. Capture files go through the JIT fast path (bpfdump.fastpath) where it works, else
+    a block at a time through vm.batch for loop-free programs; everything else one packet at
+    a time."""
+    stopped = stopped or _never
     eprog, keep_all = _program(prog, keep)
     if prog is not None and count != 0:
-        matched = _run_native(source, eprog, keep_all, sink, count)
+        from . import fastpath
+        matched = fastpath.run(source, eprog, keep_all, sink, count, stopped)
         if matched is not None:
             return matched
     if prog is not None and hasattr(source, "batches") and count != 0:
         fast = None if eprog is None else build_batch(eprog)
         if eprog is None or fast is not None:
-            return _run_batches(source, fast, keep_all, sink, count)
+            return _run_batches(source, fast, keep_all, sink, count, stopped)
     ring = RecordRing(sink)
     match = None if eprog is None else build_filter(eprog)
     matched = 0
     try:
         for pkt in source:
+            if stopped():
+                break
             keep = keep_all if match is None else match(pkt.data, pkt.wirelen)
             if keep:
                 ring.push(pkt, keep)
@@ -325,13 +339,6 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144) -> int
     finally:
         ring.drain()
     return matched
-
-
-def _run_native(source, eprog, keep_all, sink, count):
-    """The JIT fast path (bpfdump.fastpath) when the source and the machine allow it; None
-    when they do not (nothing has been read then)."""
-    from . import fastpath
-    return fastpath.run(source, eprog, keep_all, sink, count)
 
 
 def _program(prog, keep: int):

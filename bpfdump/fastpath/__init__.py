@@ -58,16 +58,16 @@ def scan_class(source):
     return scan.PcapScan if fmt == "pcap" else scan.PcapngScan
 
 
-def run(source, eprog, keep_all: int, sink, count: int | None):
+def run(source, eprog, keep_all: int, sink, count: int | None, stopped=None):
     """Filter `source` through `eprog` (None: keep `keep_all` bytes of every packet) into
-    `sink`; the packets matched, or None when the fast path can't take this source or
-    program (nothing has been read then)."""
+    `sink` until the end, -c or `stopped()`; the packets matched, or None when the fast path
+    can't take this source or program (nothing has been read then)."""
     cls = scan_class(source)
     if cls is None:
         return None
     from vm import jit
     try:
-        scan = cls(source, eprog, keep_all, sink, count)
+        scan = cls(source, eprog, keep_all, sink, count, stopped)
     except jit.JitError:
         return None
     return scan.run()
@@ -81,7 +81,7 @@ def run_live(source, eprog, keep_all: int, sink, count, stopped, poll_ms: int):
         return None
     from vm import jit
     try:
-        scan = live.LiveScan(source, eprog, keep_all, sink, count)
+        scan = live.LiveScan(source, eprog, keep_all, sink, count, stopped)
     except jit.JitError:
         return None
-    return scan.run(stopped, poll_ms)
+    return scan.run(poll_ms)

@@ -14,8 +14,8 @@ def usable(source) -> bool:
 
 
 class LiveScan(Scan):
-    def __init__(self, source, eprog, keep_all, sink, count):
-        super().__init__(source, eprog, keep_all, sink, count)
+    def __init__(self, source, eprog, keep_all, sink, count, stopped=None):
+        super().__init__(source, eprog, keep_all, sink, count, stopped)
         st = self.st
         st[P.S_LIMIT // 8] = source.snaplen
         st[P.S_LINKTYPE // 8] = source.linktype
@@ -28,8 +28,9 @@ class LiveScan(Scan):
     def take(self, pos: int):
         raise AssertionError("LiveScan takes frames in run()")   # pragma: no cover
 
-    def run(self, stopped, poll_ms: int) -> int:
+    def run(self, poll_ms: int = 100) -> int:
         """Blocks until `stopped()` (checked between blocks), -c, or an error of the source."""
+        stopped = self.stopped
         source, st = self.source, self.st
         mm_pin = Pinned(source._mm)
         base_addr = mm_pin.address

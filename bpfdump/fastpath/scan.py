@@ -18,10 +18,11 @@ class Scan:
     """One run of a scan program over `source` into `sink`. Subclasses give the format's
     program head and what Python does with a record the program leaves to it."""
 
-    def __init__(self, source, eprog, keep_all: int, sink, count):
+    def __init__(self, source, eprog, keep_all: int, sink, count, stopped=None):
         from vm import jit
         self.source, self.inp = source, getattr(source, "_in", None)
         self.eprog, self.keep_all = eprog, keep_all
+        self.stopped = stopped or _never      # asked between windows: end the run early
         self._natives: dict = {}
         self._match = None
         self.ring = RecordRing(sink, BATCH_RING_SIZE)
@@ -119,6 +120,8 @@ class Scan:
         window = min(end, pos + WINDOW) if inp.mapped else end
         try:
             while True:
+                if self.stopped():
+                    return pos, P.LIMIT
                 pos, stop = self.scan(base, pos, window)
                 if stop in (P.FULL, P.SLOW):   # (FULL: larger than the whole ring)
                     pos, stop = self.python_record(pos)
@@ -183,15 +186,19 @@ class Scan:
         return self._match(data, wirelen)
 
 
+def _never() -> bool:
+    return False
+
+
 class PcapScan(Scan):
     """pcap-savefile(5) records; those over the snapshot length are the reader's (it cuts
     them, or refuses one over the link type's maximum)."""
 
-    def __init__(self, source, eprog, keep_all, sink, count):
+    def __init__(self, source, eprog, keep_all, sink, count, stopped=None):
         from ..sources import max_snaplen_for_dlt
         self.maxcap = max_snaplen_for_dlt(source.linktype)
         self.limit = min(source.snaplen, self.maxcap)
-        super().__init__(source, eprog, keep_all, sink, count)
+        super().__init__(source, eprog, keep_all, sink, count, stopped)
         st = self.st
         st[P.S_LIMIT // 8] = self.limit & 0xFFFFFFFF
         st[P.S_SCALE // 8] = 1 if source.precision == "nano" else 1000
@@ -235,11 +242,11 @@ class PcapngScan(Scan):
     nanoseconds and whose packets need no post-processing; every other block (section and
     interface headers, other packet blocks, anything odd) is the reader's."""
 
-    def __init__(self, source, eprog, keep_all, sink, count):
+    def __init__(self, source, eprog, keep_all, sink, count, stopped=None):
         self._table = bytearray(P.E_SIZE)
         self._table_pin = None
         self._ifaces = None
-        super().__init__(source, eprog, keep_all, sink, count)
+        super().__init__(source, eprog, keep_all, sink, count, stopped)
         self.refresh()
 
     def head(self) -> str:

@@ -114,7 +114,7 @@ def _blocks(src, stop, expected) -> list:
         if not deadline:
             deadline.append(time.monotonic() + 2)
         return len(sink.packets) > expected.value or time.monotonic() > deadline[0]
-    LiveScan(src, None, src.snaplen, sink, None).run(stopped, 100)
+    LiveScan(src, None, src.snaplen, sink, None, stopped).run(100)
     return sink.packets
 
 
