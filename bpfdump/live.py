@@ -2,33 +2,13 @@
 Ctrl-C or SIGTERM, then print tcpdump's three statistics lines."""
 from __future__ import annotations
 
-import signal
 import sys
 
 from .errors import RuntimeFailure
+from .signals import Stopper
 
 
-class _Stopper:
-    """SIGINT/SIGTERM ask the capture loop to finish: what was captured is still delivered."""
-
-    def __init__(self):
-        self.stopped = False
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            self._old[sig] = signal.signal(sig, self._stop)
-        return self
-
-    def _stop(self, signum, frame) -> None:
-        self.stopped = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def _packets(source, stopper: _Stopper, poll_ms: int):
+def _packets(source, stopper, poll_ms: int):
     """The source's packets, batch by batch, until a stop signal."""
     while not stopper.stopped:
         yield from source.next_batch(poll_ms)
@@ -79,10 +59,10 @@ def run(opts: dict, expr: str) -> int:
         sys.stderr.flush()
         captured = 0
         try:
-            with _Stopper() as stopper:
+            with Stopper() as stopper:
                 poll_ms = 1 if opts["immediate_mode"] else 100
                 captured = engine.run_live(source, prog, sink, opts["count"], snaplen,
-                                           lambda: stopper.stopped, poll_ms)
+                                           stopper, poll_ms)
                 if captured is None:
                     packets = _packets(source, stopper, poll_ms)
                     captured = engine.run(packets, prog, sink, count=opts["count"],
