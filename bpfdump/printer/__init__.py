@@ -60,6 +60,7 @@ class Printer:
         self.state = _State(self.opts)
         self.count = 0
         self._dump = _dump_for(self.opts)
+        self._ctx = Ctx(self.opts, self.state, b"", 0)
 
     def format(self, pkt) -> str:
         """The complete text tcpdump prints for pkt (no trailing newline)."""
@@ -71,7 +72,14 @@ class Printer:
             head = ("%5u  " % self.count) + head
         if type(data) is not bytes:
             data = bytes(data)
-        ctx = Ctx(o, self.state, data, wirelen, head)
+        ctx = self._ctx         # one Ctx serves every packet: its per-packet fields are reset
+        ctx.data = data
+        ctx.end = len(data)
+        ctx.out = out = [head]
+        ctx.w = out.append
+        ctx.proto = ""
+        ctx.wirelen = wirelen
+        ctx.hdrlen = 0
         link = _LINKS.get(linktype)
         try:
             if link is None:
@@ -83,15 +91,17 @@ class Printer:
             hdrlen = ctx.hdrlen
         except (Truncated, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,
                 struct.error):
-            ctx.out.append(" [|%s]" % ctx.proto)
+            out.append(" [|%s]" % ctx.proto)
             hdrlen = 0
+        if ctx._ends:           # left by a printer that stopped between push_end and pop_end
+            ctx._ends = []
         if self._dump is not None:
             dump, whole = self._dump
             if whole:
-                ctx.out.append(dump(data))
+                out.append(dump(data))
             elif len(data) > hdrlen:
-                ctx.out.append(dump(data[hdrlen:]))
-        return "".join(ctx.out)
+                out.append(dump(data[hdrlen:]))
+        return "".join(out)
 
 
 def _dump_for(o: PrintOptions):

@@ -24,7 +24,7 @@ class Clock:
         self._ref: int | None = None
         self._frac = "%09d " if nano else "%06d "
         self._unit = 1 if nano else 1000        # nanoseconds per printed fraction digit step
-        self._sec = None                        # the second whose text is in self._prefix
+        self._sec_ns = -(1 << 80)               # the second whose text is in self._prefix, in ns
         self._prefix = ""
         self.format = (self._local, self._none, self._epoch, self._delta, self._local,
                        self._delta)[ts_format]
@@ -34,13 +34,14 @@ class Clock:
 
     def _local(self, ts: int) -> str:
         """Default and -tttt: local time of day (with the date for -tttt)."""
-        sec, ns = divmod(ts, 1_000_000_000)
-        if sec != self._sec:
+        ns = ts - self._sec_ns
+        if not 0 <= ns < 1_000_000_000:     # another second: its text is made once
+            sec, ns = divmod(ts, 1_000_000_000)
             tm = time.localtime(sec)
             text = _hms(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec)
             if self.ts_format == 4:
                 text = "%04d-%02d-%02d %s" % (tm.tm_year, tm.tm_mon, tm.tm_mday, text)
-            self._sec = sec
+            self._sec_ns = sec * 1_000_000_000
             self._prefix = text
         return self._prefix + self._frac % (ns // self._unit)
 
