@@ -234,7 +234,9 @@ def fqdn_print(ctx: Ctx, cp: int, bp: int) -> int | None:
 
 def _qprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
     np = cp
-    cp = nskip(ctx, cp)
+    name, cp = _plain_name(ctx.data, cp, ctx.end)
+    if name is None:
+        cp = nskip(ctx, np)
     if cp is None or cp + 4 > ctx.end:
         return None
     qtype, qclass = _TYPE_CLASS.unpack_from(ctx.data, cp)
@@ -244,6 +246,9 @@ def _qprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
         text += " " + tok(CLASSES, cls, "(Class %u)")
     if mdns:
         text += " (QU)" if qclass & 0x8000 else " (QM)"
+    if name is not None:
+        ctx.w(text + "? " + name)
+        return cp + 4
     ctx.w(text + "? ")
     end = fqdn_print(ctx, np, bp)
     return end + 4 if end is not None else None
