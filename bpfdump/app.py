@@ -134,8 +134,12 @@ def _offline(opts: dict, expr: str) -> int:
         prog = compile_filter(expr, compile_lt, source.snaplen, not opts["no_optimize"])
         sink = _make_sink(opts, source.linktype, source.snaplen,
                           getattr(source, "linktype_ext", 0))
+        from .signals import Stopper
         try:
-            engine.run(source, prog, sink, count=opts["count"])
+            # Ctrl-C ends the read like the end of the file (tcpdump: exit 0, the output
+            # complete up to there)
+            with Stopper() as stopper:
+                engine.run(source, prog, sink, count=opts["count"], stopped=stopper)
         except CaptureError as exc:
             sink.close()
             raise RuntimeFailure(str(exc)) from None

@@ -47,13 +47,20 @@ def accepts_all(prog) -> bool:
     return len(prog) == 1 and prog[0].code == 0x06 and prog[0].k != 0
 
 
+STOP_EVERY = 1024
+
+
 class RecordRing:
     """The producer and consumer ends of one in-process BPF ring buffer, draining into a sink."""
 
-    def __init__(self, sink, size: int = RING_SIZE):
+    def __init__(self, sink, size: int = RING_SIZE, stopped=None):
         from vm.ringbuf import RingBuffer
         self._ring = RingBuffer(size)
         self._sink = sink
+        # asked every STOP_EVERY records handed over one by one (a printer is slow): once it
+        # says stop, the records still in the ring are dropped, as tcpdump drops the packets
+        # it has not read when Ctrl-C ends its loop
+        self._stopped = stopped or _never
 
     def push(self, pkt: Packet, keep: int) -> None:
         data = pkt.data if keep >= len(pkt.data) else pkt.data[:keep]
@@ -77,7 +84,7 @@ class RecordRing:
         from vm.ringbuf import BUSY_BIT, DISCARD_BIT
         ring = self._ring
         cons, prod = ring._cons[0], ring._prod[0]
-        if cons >= prod:
+        if cons >= prod or self._stopped():
             return
         first = cons & ring.mask
         blob = ring._data[first:first + (prod - cons)].tobytes()
@@ -87,8 +94,14 @@ class RecordRing:
         new = tuple.__new__
         skip = HDR + RECORD.size
         off, end = 0, len(blob)
+        stopped, ask = self._stopped, STOP_EVERY
         try:
             while off < end:
+                ask -= 1
+                if not ask:
+                    if stopped():
+                        break
+                    ask = STOP_EVERY
                 head, = head_of(blob, off)
                 if head & BUSY_BIT:
                     break
@@ -111,8 +124,8 @@ class BatchRing(RecordRing):
     RECORD header, the kept bytes) and publishes them together; `drain` walks the committed
     records with numpy and hands the sink a Batch over the ring's memory."""
 
-    def __init__(self, sink, size: int = BATCH_RING_SIZE):
-        super().__init__(sink, size)
+    def __init__(self, sink, size: int = BATCH_RING_SIZE, stopped=None):
+        super().__init__(sink, size, stopped)
         import numpy as np
         ring = self._ring
         self._np = np
@@ -120,7 +133,7 @@ class BatchRing(RecordRing):
         self._u64 = self._bytes.view(np.uint64)
         self._u32 = self._bytes.view(np.uint32)
         self._u16 = self._bytes.view(np.uint16)
-        self._write = batch_writer(sink)
+        self._write = batch_writer(sink, self._stopped)
 
     def push_batch(self, batch, sel, keep) -> None:
         """Lay the packets `sel` of `batch`, keeping `keep[i]` bytes of each, into the ring."""
@@ -247,15 +260,20 @@ def _single(values):
     return values
 
 
-def batch_writer(sink):
-    """How to hand a whole Batch to `sink`: its own `write_batch`, else one `write` per packet."""
+def batch_writer(sink, stopped=None):
+    """How to hand a whole Batch to `sink`: its own `write_batch`, else one `write` per packet
+    (until `stopped()`, asked every STOP_EVERY packets)."""
     fn = getattr(sink, "write_batch", None)
     if fn is not None:
         return fn
+    stopped = stopped or _never
 
     def each(batch):
-        for pkt in batch.packets():
-            sink.write(pkt)
+        for lo in range(0, len(batch), STOP_EVERY):
+            if stopped():
+                return
+            for pkt in batch.packets(slice(lo, lo + STOP_EVERY)):
+                sink.write(pkt)
     return each
 
 
@@ -272,7 +290,7 @@ def _run_batches(source, fast, keep_all, sink, count, stopped) -> int:
     """Block by block: ``fast`` from build_batch, or None to keep ``keep_all`` bytes of every
     packet."""
     import numpy as np
-    ring = BatchRing(sink)
+    ring = BatchRing(sink, stopped=stopped)
     matched = 0
     try:
         for batch in source.batches():
@@ -323,7 +341,7 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144,
         fast = None if eprog is None else build_batch(eprog)
         if eprog is None or fast is not None:
             return _run_batches(source, fast, keep_all, sink, count, stopped)
-    ring = RecordRing(sink)
+    ring = RecordRing(sink, stopped=stopped)
     match = None if eprog is None else build_filter(eprog)
     matched = 0
     try:

@@ -25,7 +25,7 @@ class Scan:
         self.stopped = stopped or _never      # asked between windows: end the run early
         self._natives: dict = {}
         self._match = None
-        self.ring = RecordRing(sink, BATCH_RING_SIZE)
+        self.ring = RecordRing(sink, BATCH_RING_SIZE, self.stopped)
         self.drainer = Drainer(self.ring, sink)
         # the socket-filter context: an offline packet's __sk_buff is all zeros but `len`,
         # which the scan program sets per packet
@@ -155,6 +155,8 @@ class Scan:
             ring._prod[1] = ring._prod[0] = st[P.S_PROD // 8]
             if stop == P.FULL and ring._prod[0] != ring._cons[0]:
                 self.drainer.drain()
+                if self.stopped():            # (the drain stopped handing records over)
+                    return pos, P.LIMIT
                 continue
             return pos, stop
 
