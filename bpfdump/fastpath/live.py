@@ -14,6 +14,7 @@ def usable(source) -> bool:
 
 
 class LiveScan(Scan):
+    drop_on_stop = False
     def __init__(self, source, eprog, keep_all, sink, count, stopped=None):
         super().__init__(source, eprog, keep_all, sink, count, stopped)
         st = self.st

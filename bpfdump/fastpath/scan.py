@@ -18,6 +18,10 @@ class Scan:
     """One run of a scan program over `source` into `sink`. Subclasses give the format's
     program head and what Python does with a record the program leaves to it."""
 
+    # once stopped, records still in the ring are dropped (a file: as if not read yet);
+    # a live capture delivers what it counted as captured
+    drop_on_stop = True
+
     def __init__(self, source, eprog, keep_all: int, sink, count, stopped=None):
         from vm import jit
         self.source, self.inp = source, getattr(source, "_in", None)
@@ -25,7 +29,8 @@ class Scan:
         self.stopped = stopped or _never      # asked between windows: end the run early
         self._natives: dict = {}
         self._match = None
-        self.ring = RecordRing(sink, BATCH_RING_SIZE, self.stopped)
+        self.ring = RecordRing(sink, BATCH_RING_SIZE,
+                               self.stopped if self.drop_on_stop else None)
         self.drainer = Drainer(self.ring, sink)
         # the socket-filter context: an offline packet's __sk_buff is all zeros but `len`,
         # which the scan program sets per packet
