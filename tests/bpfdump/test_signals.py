@@ -29,13 +29,17 @@ def test_signal_ends_the_read_with_complete_output(big, sig, jit, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "bpfdump", "-r", str(big), "-w", str(out),
                              "--print", "-n", "ip or ip6"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=dict(os.environ, BPFDUMP_JIT=jit))
-    first = b""                                    # printing has begun (read unbuffered:
-    while not first.endswith(b"\n"):               # communicate() reads the fd itself)
-        byte = os.read(proc.stdout.fileno(), 1)
-        assert byte, proc.stderr.read()
-        first += byte
-    proc.send_signal(sig)
-    rest, err = proc.communicate(timeout=60)
+    try:
+        first = b""                                # printing has begun (read unbuffered:
+        while not first.endswith(b"\n"):           # communicate() reads the fd itself)
+            byte = os.read(proc.stdout.fileno(), 1)
+            assert byte, proc.stderr.read()
+            first += byte
+        proc.send_signal(sig)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()                                # (no-op once it has ended)
+        proc.wait()
     printed = first + rest
     assert proc.returncode == 0, err
     assert b"Traceback" not in err
