@@ -33,6 +33,9 @@ def _frag_flags(off: int) -> str:
     return ", ".join(names) or "none"
 
 
+_FRAG_FLAGS = tuple(_frag_flags(top << 13) for top in range(8))   # by the top 3 bits
+
+
 def _print_route(ctx: Ctx, cp: int, length: int) -> None:
     names = ctx.state.names
     if length < 3:
@@ -214,19 +217,16 @@ def ip_print(ctx: Ctx, off: int, length: int) -> None:
         ctx.end = end
 
 
+_ECN = ("", ",ECT(1)", ",ECT(0)", ",CE")
+
+
 def _verbose_header(ctx: Ctx, off: int, hlen: int, frag: int, proto: int) -> None:
     """-v: "(tos ..., ttl ..., id ..., offset ..., flags [...], proto ..., length ...)"."""
     names = ctx.state.names
-    tos = ctx.u8(off + 1)
-    ctx.w("(tos 0x%x" % tos)
-    ctx.w({0: "", 1: ",ECT(1)", 2: ",ECT(0)", 3: ",CE"}[tos & 3])
-    ttl = ctx.u8(off + 8)
-    if ttl >= 1:
-        ctx.w(", ttl %u" % ttl)
-    ctx.w(", id %u, offset %u, flags [%s], proto %s (%u)"
-          % (ctx.u16(off + 4), (frag & 0x1FFF) * 8, _frag_flags(frag),
-             tok(IPPROTOS, proto, "unknown"), proto))
-    ctx.w(", length %u" % ctx.u16(off + 2))
+    _, tos, iplen, ipid, _, ttl, _ = _IPHDR.unpack_from(ctx.data, off)   # ip_print checked
+    ctx.w("(tos 0x%x%s%s, id %u, offset %u, flags [%s], proto %s (%u), length %u"
+          % (tos, _ECN[tos & 3], f", ttl {ttl}" if ttl else "", ipid, (frag & 0x1FFF) * 8,
+             _FRAG_FLAGS[frag >> 13], IPPROTOS.get(proto, "unknown"), proto, iplen))
     truncated = False
     if hlen > 20:
         ctx.w(", options (")
