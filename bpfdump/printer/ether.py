@@ -38,16 +38,22 @@ _ETHERTYPE_PRINTERS = {0x0800: ip.ip_print, 0x86DD: ip6.ip6_print, 0x0806: arp.a
                        0x8035: arp.arp_print, 0x8847: mpls.mpls_print, 0x8848: mpls.mpls_print}
 
 
+_TYPE_TEXTS = {etype: "ethertype %s (0x%04x)" % (name, etype) for etype, name in ETHERTYPES.items()}
+
+
 def _type_text(ctx: Ctx, etype: int) -> str:
     if ctx.opts.quiet:
         return tok(ETHERTYPES, etype, "Unknown Ethertype (0x%04x)")
-    return "ethertype %s (0x%04x)" % (tok(ETHERTYPES, etype, "Unknown"), etype)
+    return _TYPE_TEXTS.get(etype) or "ethertype Unknown (0x%04x)" % etype
 
 
 def _addrs(ctx: Ctx, off: int) -> str:
-    mac = ctx.state.names.mac
+    names = ctx.state.names
+    cached = names.mac_names.get
     data = ctx.data
-    return "%s > %s, " % (mac(data[off + 6:off + 12]), mac(data[off:off + 6]))
+    src = data[off + 6:off + 12]
+    dst = data[off:off + 6]
+    return "%s > %s, " % (cached(src) or names.mac(src), cached(dst) or names.mac(dst))
 
 
 def ether_print(ctx: Ctx, off: int, length: int) -> int:
@@ -79,7 +85,7 @@ def ether_print(ctx: Ctx, off: int, length: int) -> int:
         return hdrlen + _llc_frame(ctx, off, p, length_type, length, orig_length, eflag)
     if eflag and length_type not in VLAN_TYPES:
         ctx.w(_type_text(ctx, length_type))
-        ctx.w(", length %u: " % orig_length)
+        ctx.w(f", length {orig_length}: ")
     first = True
     while length_type in VLAN_TYPES:
         if caplen < 4 or length < 4:
