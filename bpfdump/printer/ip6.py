@@ -1,6 +1,8 @@
 """IPv6 (print-ip6.c) with hop-by-hop, destination, routing and fragment headers."""
 from __future__ import annotations
 
+import struct
+
 from .core import Ctx, Truncated, tok
 from .ip import NetHdr, demux
 from .tables import IPPROTOS
@@ -109,6 +111,10 @@ def _rt6(ctx: Ctx, p: int) -> int:
     return -1
 
 
+_IP6HDR = struct.Struct(">IHBB")   # version/class/flow label, payload length, next header, hops
+_new_tuple = tuple.__new__  # NetHdr from all its fields at once
+
+
 def ip6_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.proto = "ip6"
     o = ctx.opts
@@ -119,38 +125,39 @@ def ip6_print(ctx: Ctx, off: int, length: int) -> None:
         return
     if not o.ether:
         ctx.w("IP6 ")
-    version = ctx.u8(off) >> 4
+    flow, payload_len, nh, hlim = _IP6HDR.unpack_from(ctx.data, off)
+    version = flow >> 28
     if version != 6:
         ctx.w("version error: %u != 6" % version)
         return
-    payload_len = ctx.u16(off + 4)
     if payload_len != 0:
         total = payload_len + 40
         if length < total:
             ctx.w("truncated-ip6 - %u bytes missing!" % (total - length))
     else:
         total = length
-    nh = ctx.u8(off + 6)
     if o.verbose:
-        flow = ctx.u32(off)
         ctx.w("(")
         if flow & 0x0FF00000:
             ctx.w("class 0x%02x, " % ((flow & 0x0FF00000) >> 20))
         if flow & 0x000FFFFF:
             ctx.w("flowlabel 0x%05x, " % (flow & 0x000FFFFF))
         ctx.w("hlim %u, next-header %s (%u) payload length: %u) "
-              % (ctx.u8(off + 7), tok(IPPROTOS, nh, "unknown"), nh, payload_len))
-    ctx.push_end(off, total)
+              % (hlim, tok(IPPROTOS, nh, "unknown"), nh, payload_len))
+    end = ctx.end
+    if off + total < end:       # the payload length cuts the capture (push_end)
+        ctx.end = off + total
     try:
         _walk(ctx, off, total, nh)
     finally:
-        ctx.pop_end()
+        ctx.end = end
 
 
 def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
     names = ctx.state.names
-    src = ctx.bytes(off + 8, 16)
-    dst = ctx.bytes(off + 24, 16)
+    data = ctx.data
+    src = data[off + 8:off + 24]      # ip6_print checked the 40-byte header
+    dst = data[off + 24:off + 40]
     cached = names.ip6_names.get
     src_name = cached(src) or names.ip6(src)
     dst_name = cached(dst) or names.ip6(dst)
@@ -203,7 +210,8 @@ def _walk(ctx: Ctx, off: int, length: int, nh: int) -> None:
                 return
             nh = ctx.u8(cp)
         else:
-            net = NetHdr(6, src, dst, src_name, dst_name, cp == off + 40, fragmented, ck_dst)
+            net = _new_tuple(NetHdr, (6, src, dst, src_name, dst_name, cp == off + 40,
+                                      fragmented, ck_dst))
             demux(ctx, nh, cp, length, net)
             return
         ctx.proto = "ip6"
