@@ -90,10 +90,20 @@ def _txt_lines(ctx: Ctx, p: int, length: int) -> None:
         _txt_line(ctx, "\n\t", p, whole - p, length)
 
 
+def _starts_with_command(ctx: Ctx, p: int, length: int, cmds) -> bool:
+    """True when the text starts with one of cmds and a space (what _fetch_token would find:
+    commands are upper-case letters, '-' and '_' only)."""
+    stop = min(p + length, ctx.end, p + MAX_TOKEN + 1)
+    space = ctx.data.find(b" ", p, stop)
+    return space > p and ctx.data[p:space].upper().decode("latin-1") in cmds
+
+
 def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
     ctx.proto = proto
     print_this = cmds is None
-    if cmds is not None:
+    if cmds is not None and _starts_with_command(ctx, p, length, cmds):
+        print_this = True
+    elif cmds is not None:
         idx, token = _fetch_token(ctx, p, 0, length)
         if idx:
             if token.upper() in cmds:
