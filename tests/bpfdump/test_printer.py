@@ -6,6 +6,7 @@ our Printer over the same records; the outputs must be identical line for line.
 from __future__ import annotations
 
 import difflib
+import io
 import os
 import shutil
 import struct
@@ -598,3 +599,48 @@ def test_local_time_formats_follow_tz(ts_pcaps, zone, monkeypatch):
         theirs = proc.stdout.decode("latin-1")[:-1].split("\n")
         ours = _ours(ts_pcaps[True], _opts(["-q"] + args))
         assert ours == theirs, "\n".join(difflib.unified_diff(theirs, ours, lineterm=""))
+
+
+# --------------------------------------------------------------------------- the print sink
+
+class _Recorder(io.StringIO):
+    """A text sink that counts the flushes it is asked for."""
+
+    def __init__(self):
+        super().__init__()
+        self.flushes = 0
+
+    def flush(self):
+        self.flushes += 1
+        super().flush()
+
+
+@pytest.fixture(scope="module")
+def long_pcap(tmp_path_factory):
+    """Every case three times over (more lines than PrintSink writes at once)."""
+    path = tmp_path_factory.mktemp("printer") / "long.pcap"
+    cases = ether_cases() * 3
+    path.write_bytes(_pcap_bytes(_records(cases, step_ns=100_000_000), 1))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["write", "write_many", "line_buffered"])
+def test_print_sink_output_matches_tcpdump(long_pcap, mode):
+    """PrintSink's batched writes, write_many and -l's line-by-line writes give tcpdump's text."""
+    from bpfdump.sinks import PrintSink
+    args = ["-n", "-v"]
+    theirs = _tcpdump(long_pcap, args)
+    packets = _read_pcap(long_pcap)
+    out = _Recorder()
+    sink = PrintSink(_opts(args), out, line_buffered=mode == "line_buffered")
+    if mode == "write_many":
+        sink.write_many(packets[:5])
+        sink.write_many(packets[5:])
+    else:
+        for pkt in packets:
+            sink.write(pkt)
+    assert sink.count == len(packets)
+    sink.close()
+    assert out.getvalue() == "\n".join(theirs) + "\n"
+    if mode == "line_buffered":
+        assert out.flushes >= len(packets)
