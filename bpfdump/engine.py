@@ -26,18 +26,28 @@ def verified_ebpf(prog):
     return eprog
 
 
+def jit_enabled() -> bool:
+    """Whether programs run as machine code: vm.jit works here (x86-64 Linux) and the
+    environment does not say BPFDUMP_JIT=0."""
+    import os
+    if os.environ.get("BPFDUMP_JIT") == "0":
+        return False
+    try:
+        from vm import jit
+    except ImportError:
+        return False
+    return jit.available()
+
+
 def build_filter(eprog):
     """Return ``match(data, wirelen) -> int``: the bytes to keep for a packet (0 = drop):
-    the program JIT-compiled where vm.jit works (BPFDUMP_JIT=0 turns it off), else run by
-    the interpreter."""
-    import os
-    if os.environ.get("BPFDUMP_JIT") != "0":
+    the program JIT-compiled where jit_enabled(), else run by the interpreter."""
+    if jit_enabled():
         from vm import jit
-        if jit.available():
-            try:
-                return jit.compile(eprog).run
-            except jit.JitError:
-                pass
+        try:
+            return jit.compile(eprog).run
+        except jit.JitError:
+            pass
     from vm import interp
     return interp.load(eprog).run
 
@@ -341,11 +351,16 @@ def run(source, prog, sink, count: int | None = None, keep: int = 262144,
         fast = None if eprog is None else build_batch(eprog)
         if eprog is None or fast is not None:
             return _run_batches(source, fast, keep_all, sink, count, stopped)
+    return _run_packets(source, eprog, keep_all, sink, count, stopped)
+
+
+def _run_packets(packets, eprog, keep_all, sink, count, stopped) -> int:
+    """One packet at a time: through ``eprog``, or keeping ``keep_all`` bytes when None."""
     ring = RecordRing(sink, stopped=stopped)
     match = None if eprog is None else build_filter(eprog)
     matched = 0
     try:
-        for pkt in source:
+        for pkt in packets:
             if stopped():
                 break
             keep = keep_all if match is None else match(pkt.data, pkt.wirelen)
@@ -366,11 +381,14 @@ def _program(prog, keep: int):
     return eprog, keep_all
 
 
-def run_live(source, prog, sink, count, keep: int, stopped, poll_ms: int):
-    """A live source's ring blocks through the fast path (bpfdump.fastpath.live); None when
-    it can't take them (then run() takes the source's packets)."""
-    if count == 0:
-        return None
+def run_live(source, packets, prog, sink, count, keep: int, stopped, poll_ms: int) -> int:
+    """A live capture: the source's ring blocks through the fast path (bpfdump.fastpath.live)
+    where it can take them, else ``packets`` (the source's packets until ``stopped()``) one
+    at a time; ``prog`` None: filtered in the kernel already, keep ``keep`` bytes."""
     from . import fastpath
     eprog, keep_all = _program(prog, keep)
-    return fastpath.run_live(source, eprog, keep_all, sink, count, stopped, poll_ms)
+    if count != 0:
+        matched = fastpath.run_live(source, eprog, keep_all, sink, count, stopped, poll_ms)
+        if matched is not None:
+            return matched
+    return _run_packets(packets, eprog, keep_all, sink, count, _never)

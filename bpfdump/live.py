@@ -61,12 +61,8 @@ def run(opts: dict, expr: str) -> int:
         try:
             with Stopper() as stopper:
                 poll_ms = 1 if opts["immediate_mode"] else 100
-                captured = engine.run_live(source, prog, sink, opts["count"], snaplen,
-                                           stopper, poll_ms)
-                if captured is None:
-                    packets = _packets(source, stopper, poll_ms)
-                    captured = engine.run(packets, prog, sink, count=opts["count"],
-                                          keep=snaplen)
+                captured = engine.run_live(source, _packets(source, stopper, poll_ms), prog,
+                                           sink, opts["count"], snaplen, stopper, poll_ms)
         except LiveError as exc:
             sink.close()
             raise RuntimeFailure(str(exc)) from None

@@ -141,26 +141,20 @@ class PcapWriter:
                                   batch.base - batch.records + batch.caplen)
         if block is None:
             block = pcap_records(batch, self.snaplen, self._nano)
-        self.size += len(block)
-        self.count += len(batch)
-        if len(self._buf) + len(block) < self._limit:
-            self._buf += block.data
-            return
-        self.flush()
-        self._buf = block     # flushed as it is: no copy
-        self.flush()
+        self.write_records(block.data, len(batch))
 
     def write_records(self, data, count: int) -> None:
         """Append `count` records already in this writer's format (16-byte headers in this
         machine's byte order and precision, data at most `snaplen` long), e.g. from
-        bpfdump.fastpath's drain program."""
+        bpfdump.fastpath's drain program, or write_batch's block). A large block is written
+        from where it is, without a copy into the buffer."""
         self.size += len(data)
         self.count += count
         if len(self._buf) + len(data) < self._limit:
             self._buf += data
             return
         self.flush()
-        self._buf = data          # written from where it is: no copy
+        self._buf = data
         self.flush()
 
     def flush(self) -> None:

@@ -22,25 +22,13 @@ it off (then engine.py's numpy block path runs).
 """
 from __future__ import annotations
 
-import os
-import sys
-
-
-def jit_ready() -> bool:
-    """A little-endian machine where vm.jit works, and BPFDUMP_JIT is not 0."""
-    if sys.byteorder != "little" or os.environ.get("BPFDUMP_JIT") == "0":
-        return False
-    try:
-        from vm import jit
-    except ImportError:
-        return False
-    return jit.available()
+from ..engine import jit_enabled       # (the JIT is x86-64 only: a little-endian machine)
 
 
 def scan_class(source):
     """The Scan class for `source`, or None when the fast path can't take it: a pcap file
     whose records need no post-processing and whose length fields are in their modern order,
-    or a pcapng file, on a little-endian machine where the JIT works."""
+    or a pcapng file, where jit_enabled()."""
     if getattr(source, "_started", True):
         return None
     fmt = getattr(source, "format", "")
@@ -52,7 +40,7 @@ def scan_class(source):
             return None
     elif fmt != "pcapng":
         return None
-    if not jit_ready():
+    if not jit_enabled():
         return None
     from . import scan
     return scan.PcapScan if fmt == "pcap" else scan.PcapngScan
@@ -77,7 +65,7 @@ def run_live(source, eprog, keep_all: int, sink, count, stopped, poll_ms: int):
     """Capture from the live `source` until `stopped()`, -c or an error, block by block on
     the fast path; the packets matched, or None when it can't take this source."""
     from . import live
-    if not live.usable(source) or not jit_ready():
+    if not live.usable(source) or not jit_enabled():
         return None
     from vm import jit
     try:

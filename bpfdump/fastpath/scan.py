@@ -4,8 +4,7 @@ from __future__ import annotations
 import ctypes
 import struct
 
-from ..engine import BATCH_RING_SIZE, RecordRing
-from ..packet import Packet
+from ..engine import BATCH_RING_SIZE, RecordRing, _never
 from . import programs as P
 from .drain import Drainer
 from .pin import Pinned
@@ -193,10 +192,6 @@ class Scan:
         return self._match(data, wirelen)
 
 
-def _never() -> bool:
-    return False
-
-
 class PcapScan(Scan):
     """pcap-savefile(5) records; those over the snapshot length are the reader's (it cuts
     them, or refuses one over the link type's maximum)."""
@@ -221,16 +216,7 @@ class PcapScan(Scan):
         return struct.unpack_from(self.source.byteorder + "I", self.inp.buf, pos + 8)[0]
 
     def take(self, pos: int):
-        source, inp = self.source, self.inp
-        sec, frac, caplen, wirelen = source._rec.unpack_from(inp.buf, pos)
-        snap = source.snaplen
-        caplen, wirelen, take = source._check(pos, caplen, wirelen, snap, self.maxcap)
-        start = pos + source._hdrsize
-        if start + caplen > inp.end:
-            return None, None
-        scale = 1 if source.precision == "nano" else 1000
-        return start + caplen, Packet(sec * 1_000_000_000 + frac * scale, wirelen,
-                                      bytes(inp.buf[start:start + take]), source.linktype, 0)
+        return self.source._record_at(pos) or (None, None)
 
     def need(self, pos: int) -> int:
         hdrsize = self.source._hdrsize
@@ -250,7 +236,6 @@ class PcapngScan(Scan):
     interface headers, other packet blocks, anything odd) is the reader's."""
 
     def __init__(self, source, eprog, keep_all, sink, count, stopped=None):
-        self._table = bytearray(P.E_SIZE)
         self._table_pin = None
         self._ifaces = None
         super().__init__(source, eprog, keep_all, sink, count, stopped)
@@ -279,8 +264,7 @@ class PcapngScan(Scan):
                              mult if fast else 0, hi_limit, offns if fast else 0, dlt, index)
         if self._table_pin is not None:
             self._table_pin.release()
-        self._table = rows
-        self._table_pin = Pinned(rows)
+        self._table_pin = Pinned(rows)        # (which holds the table)
         self._pins.append(self._table_pin)
         st[P.S_TABLE // 8] = self._table_pin.address
         st[P.S_NIF // 8] = len(self._ifaces)

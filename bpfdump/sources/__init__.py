@@ -28,6 +28,9 @@ __all__ = ["CaptureError", "Source", "Batch", "open_offline", "linktype_to_dlt",
 BATCH_PACKETS = 65536
 
 
+PCAPNG_MAGIC = bytes.fromhex("0a0d0d0a")   # a pcapng file starts with a section header block
+
+
 class CaptureError(Exception):
     """A capture file libpcap would refuse. `.message` is libpcap's text, `.offset` the file
     offset it applies to (None when there is none), `.path` the file."""
@@ -484,7 +487,7 @@ def open_offline(path_or_fileobj) -> Source:
         magic = bytes(inp.buf[pos:pos + 4])
         if magic in pcap.MAGICS:
             return pcap.PcapSource(inp)
-        if magic == b"\x0a\x0d\x0d\x0a":        # a pcapng section header block
+        if magic == PCAPNG_MAGIC:
             from . import pcapng
             return pcapng.PcapngSource(inp)
         raise CaptureError("unknown file format", 0, path)

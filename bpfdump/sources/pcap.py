@@ -140,6 +140,21 @@ class PcapSource(Source):
         if pos < inp.end:
             raise self._truncated(pos, snap, maxcap)
 
+    def _record_at(self, pos: int):
+        """The record at `pos` the careful way (what the record loop does for a captured
+        length over the snapshot length): (next position, Packet), or None when the buffer
+        ends inside it; raises on a capture length over the link type's maximum."""
+        inp = self._in
+        sec, frac, caplen, wirelen = self._rec.unpack_from(inp.buf, pos)
+        caplen, wirelen, take = self._check(pos, caplen, wirelen, self.snaplen,
+                                            max_snaplen_for_dlt(self.linktype))
+        start = pos + self._hdrsize
+        if start + caplen > inp.end:
+            return None
+        scale = 1 if self.precision == "nano" else 1000
+        return start + caplen, Packet(sec * 1_000_000_000 + frac * scale, wirelen,
+                                      bytes(inp.buf[start:start + take]), self.linktype, 0)
+
     def _check(self, pos, caplen, wirelen, snap, maxcap):
         """The rare path: interchanged length fields, captured length over the snapshot length.
         Returns (bytes the record holds, wire length, bytes to keep)."""

@@ -16,10 +16,10 @@ import struct
 from dataclasses import dataclass, field
 
 from ..packet import Packet
-from . import (CaptureError, Source, adjust_snaplen, linktype_to_dlt, max_snaplen_for_dlt,
-               needs_post_process, post_process)
+from . import (PCAPNG_MAGIC, CaptureError, Source, adjust_snaplen, linktype_to_dlt,
+               max_snaplen_for_dlt, needs_post_process, post_process)
 
-SHB_MAGIC = bytes.fromhex("0a0d0d0a")
+SHB_MAGIC = PCAPNG_MAGIC
 BT_SHB = 0x0A0D0D0A
 BT_IDB = 1
 BT_OPB = 2      # obsolete Packet Block
