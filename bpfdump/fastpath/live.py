@@ -14,7 +14,10 @@ def usable(source) -> bool:
 
 
 class LiveScan(Scan):
+    """The scan program over the blocks of a LiveSource's TPACKET_V3 ring."""
+
     drop_on_stop = False
+
     def __init__(self, source, eprog, keep_all, sink, count, stopped=None):
         super().__init__(source, eprog, keep_all, sink, count, stopped)
         st = self.st
@@ -32,7 +35,7 @@ class LiveScan(Scan):
     def run(self, poll_ms: int = 100) -> int:
         """Blocks until `stopped()` (checked between blocks), -c, or an error of the source."""
         stopped = self.stopped
-        source, st = self.source, self.st
+        source = self.source
         mm_pin = Pinned(source._mm)
         base_addr = mm_pin.address
         try:
@@ -42,9 +45,8 @@ class LiveScan(Scan):
                     source.wait(poll_ms)
                     continue
                 base, _count, used = ready
-                before = self.matched
                 stop = self._block(base_addr, base, used)
-                source.release_block(self.matched - before)
+                source.release_block()
                 self.drainer.drain()
                 if stop == P.LIMIT:
                     break

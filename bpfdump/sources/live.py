@@ -182,7 +182,6 @@ class LiveSource:
         self.snaplen = snaplen if 0 < snaplen <= 262144 else 262144
         self.direction = direction
         self.immediate = immediate
-        self.delivered = 0                 # packets handed to the caller
         self._kstats = [0, 0]
         self._closed = False
         self._mm = None
@@ -280,7 +279,6 @@ class LiveSource:
         deadline = time.monotonic() + (self._retire_ms + 50) / 1000
         while time.monotonic() < deadline:
             self.next_batch(max(int((deadline - time.monotonic()) * 1000), 1))
-        self.delivered = 0
         self._attach(form)
         self.kernel_filtered = True
         return True
@@ -372,11 +370,10 @@ class LiveSource:
         step = TPACKET3_HDR.unpack_from(self._mm, off)[0]
         return off + step if step else end
 
-    def release_block(self, delivered: int) -> None:
-        """Give the current block back to the kernel; `delivered` packets of it were kept."""
+    def release_block(self) -> None:
+        """Give the current block back to the kernel."""
         struct.pack_into("<I", self._mm, self._block * self.block_size + 8, TP_STATUS_KERNEL)
         self._block = (self._block + 1) % self.block_count
-        self.delivered += delivered
 
     def _take_block(self) -> list[Packet] | None:
         """The packets of the current block if the kernel has handed it over, else None."""
@@ -392,7 +389,7 @@ class LiveSource:
             if pkt is not None:
                 packets.append(pkt)
             off = self.next_frame(off, base + used)
-        self.release_block(len(packets))
+        self.release_block()
         return packets
 
     def next_batch(self, timeout_ms: int = -1) -> list[Packet]:
