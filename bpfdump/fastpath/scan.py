@@ -115,12 +115,10 @@ class Scan:
     def _buffer(self, pos: int):
         """Scan the input's current buffer from `pos`, a window at a time for a mapped file;
         returns (where it stopped, why: NEED, LIMIT or AGAIN)."""
-        from ..sources.pcap import _release
         inp = self.inp
         buf, end = inp.buf, inp.end
         pin = Pinned(buf)
         base = pin.address
-        released = 0
         window = min(end, pos + WINDOW) if inp.mapped else end
         try:
             while True:
@@ -137,8 +135,7 @@ class Scan:
                     return pos, stop
                 # NEED before the end of the buffer: the next window, from the record the
                 # scan stopped at (all the rest if that record is larger than a window)
-                if inp.mapped:
-                    released = _release(inp, released, pos - WINDOW)
+                inp.release_before(pos - WINDOW)
                 nxt = min(end, pos + WINDOW)
                 window = nxt if nxt > window else end
         finally:

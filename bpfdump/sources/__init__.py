@@ -247,6 +247,7 @@ class _Input:
         self._file = fileobj
         self._owned = owned
         self._mmap = None
+        self._released = 0          # mapped bytes given back (release_before)
         self.base = 0
         self.eof = False
         fd = None
@@ -318,6 +319,19 @@ class _Input:
 
     def offset(self, pos: int) -> int:
         return self.base + pos
+
+    def release_before(self, pos: int) -> None:
+        """A mapped file: let the kernel drop its pages before `pos` (read-only file pages:
+        they come back from the page cache if touched again), so memory stays flat however
+        long the file."""
+        upto = pos & ~(mmap.PAGESIZE - 1)
+        if self._mmap is None or upto <= self._released:
+            return
+        try:
+            self._mmap.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+        except (AttributeError, OSError, ValueError):
+            pass
+        self._released = upto
 
     def close(self) -> None:
         if self._mmap is not None:

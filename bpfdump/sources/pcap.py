@@ -407,13 +407,11 @@ def _pcap_batches(self, max_packets=65536):
     order = self.byteorder
     pos = self._start
     inp.CHUNK = max(inp.CHUNK, CHUNK_BYTES)     # streams: windows of many lanes
-    released = 0
     while True:
         buf, end = inp.buf, inp.end
         walk = _Walk(buf, end, order, hdrsize, snap, maxcap, fracmax)
         while pos < end:
-            if inp.mapped:
-                released = _release(inp, released, pos - CHUNK_BYTES)
+            inp.release_before(pos - CHUNK_BYTES)
             recs, pos, stopped = walk.index(pos, pos + CHUNK_BYTES)
             for lo in range(0, len(recs), max_packets):
                 rec = recs[lo:lo + max_packets]
@@ -442,21 +440,6 @@ def _pcap_batches(self, max_packets=65536):
         # a damaged or cut record: the careful path names it (after everything before it)
         for pkt in self._records_from(pos):  # pragma: no cover - it raises
             yield Batch.from_packets([pkt])
-
-
-def _release(inp, released: int, upto: int) -> int:
-    """Let the kernel drop the mapped pages of the file before `upto` (read-only file pages:
-    they come back from the page cache if touched again), so memory stays flat however
-    long the file. Returns the new released offset."""
-    import mmap
-    upto = upto & ~(mmap.PAGESIZE - 1)
-    if upto <= released:
-        return released
-    try:
-        inp._mmap.madvise(mmap.MADV_DONTNEED, released, upto - released)
-    except (AttributeError, OSError, ValueError):
-        pass
-    return upto
 
 
 PcapSource.batches = _pcap_batches
