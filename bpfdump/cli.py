@@ -212,6 +212,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv=None) -> None:
+    """The bpfdump command: run the job of ``argv`` (default: the process's arguments) and exit
+    with its status. Called without ``argv`` (the console script, ``python -m bpfdump``) it
+    ends the process with os._exit once its output is flushed (see _leave)."""
     try:
         opts = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
@@ -234,4 +237,31 @@ def main(argv=None) -> None:
             sys.exit(0)
     except KeyboardInterrupt:
         sys.exit(130)
+    if argv is None:
+        _leave(code or 0)
     sys.exit(code or 0)
+
+
+def _leave(code: int) -> None:
+    """End the process after a job that ran to its end: exit handlers run and stdout/stderr are
+    flushed, then os._exit skips the interpreter's teardown (freeing every module and object:
+    ~8 ms after `-r F -w out EXPR`, all of it wasted on a process that is about to end). The
+    job has closed its outputs by then (the sinks close their files). Falls back to sys.exit
+    while another thread runs (its work might not be done), or when a flush fails (so that
+    Python reports it as usual)."""
+    import os
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+    atexit._run_exitfuncs()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except BrokenPipeError:
+        # the reader went away after everything was written: stop quietly, like the run did
+        os._exit(code)
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)
