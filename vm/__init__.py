@@ -3,8 +3,6 @@
 Submodules load on first use (``import vm; vm.translate.to_ebpf(...)`` works), so that a job
 that needs only classic BPF does not pay for the rest.
 """
-import importlib
-
 _SUBMODULES = frozenset({"batch", "cbpf", "cbpf_asm", "cbpf_interp", "cbpf_validate",
                          "conformance", "ebpf", "ebpf_asm", "helpers", "interp", "jit", "kernel",
                          "maps", "ringbuf", "sequence", "translate", "verifier", "x86"})
@@ -12,7 +10,9 @@ _SUBMODULES = frozenset({"batch", "cbpf", "cbpf_asm", "cbpf_interp", "cbpf_valid
 
 def __getattr__(name):
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        # (__import__ rather than importlib.import_module: importlib costs start-up to import)
+        __import__(f"{__name__}.{name}")
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -367,8 +367,8 @@ _LAZY = {"validate": "cbpf_validate", "is_valid": "cbpf_validate",
 
 def __getattr__(name):
     if name in _LAZY:
-        from importlib import import_module
-        value = getattr(import_module(f"{__package__}.{_LAZY[name]}"), name)
+        module = __import__(f"{__package__}.{_LAZY[name]}", fromlist=[name])
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
