@@ -91,39 +91,43 @@ class RecordRing:
         vm.ringbuf.Consumer.consume does, in one loop: both ends are in this process, so no
         fences, and no call per record beyond the sink's). The records are copied out in one
         piece first (the data area is mapped twice, so they are contiguous)."""
-        from vm.ringbuf import BUSY_BIT, DISCARD_BIT
         ring = self._ring
         cons, prod = ring._cons[0], ring._prod[0]
         if cons >= prod or self._stopped():
             return
         first = cons & ring.mask
         blob = ring._data[first:first + (prod - cons)].tobytes()
-        head_of = struct.Struct("<I").unpack_from
-        unpack = RECORD.unpack_from
-        write = self._sink.write
-        new = tuple.__new__
-        skip = HDR + RECORD.size
-        off, end = 0, len(blob)
-        stopped, ask = self._stopped, STOP_EVERY
-        try:
-            while off < end:
-                ask -= 1
-                if not ask:
-                    if stopped():
-                        break
-                    ask = STOP_EVERY
-                head, = head_of(blob, off)
-                if head & BUSY_BIT:
-                    break
-                length = head & (DISCARD_BIT - 1)
-                at = off
-                off += (length + HDR + 7) & ~7
-                if not head & DISCARD_BIT:
-                    ts, wirelen, ifindex, linktype = unpack(blob, at + HDR)
-                    write(new(Packet, (ts, wirelen, blob[at + skip:at + HDR + length],
-                                       linktype, ifindex)))
-        finally:
-            ring._cons[0] = cons + off
+        ring._cons[0] = prod            # (once stopped, the rest is dropped)
+        write, stopped, ask = self._sink.write, self._stopped, STOP_EVERY
+        for pkt in records(blob):
+            ask -= 1
+            if not ask:
+                if stopped():
+                    return
+                ask = STOP_EVERY
+            write(pkt)
+
+
+def records(blob):
+    """The Packets of a block of ring records (kernel layout, as RecordRing.drain copies
+    them out), oldest first; stops at a record still being written."""
+    from vm.ringbuf import BUSY_BIT, DISCARD_BIT
+    head_of = struct.Struct("<I").unpack_from
+    unpack = RECORD.unpack_from
+    new = tuple.__new__
+    skip = HDR + RECORD.size
+    off, end = 0, len(blob)
+    while off < end:
+        head, = head_of(blob, off)
+        if head & BUSY_BIT:
+            return
+        length = head & (DISCARD_BIT - 1)
+        at = off
+        off += (length + HDR + 7) & ~7
+        if not head & DISCARD_BIT:
+            ts, wirelen, ifindex, linktype = unpack(blob, at + HDR)
+            yield new(Packet, (ts, wirelen, blob[at + skip:at + HDR + length], linktype,
+                               ifindex))
 
 
 # -- batches: a block of packets at a time ---------------------------------------------------------

@@ -17,7 +17,8 @@ class PrintSink:
 
     def __init__(self, options, out, line_buffered: bool = False):
         from .printer import Printer
-        self._format = Printer(options).format
+        self.printer = Printer(options)
+        self._format = self.printer.format
         self._out = out
         self._line_buffered = line_buffered
         self._each = line_buffered or _interactive(out)

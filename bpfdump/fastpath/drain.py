@@ -7,21 +7,36 @@ from . import programs as P
 from .pin import Pinned
 
 OUT_SIZE = 4 << 20          # pcap records built per drain call (grown for a larger record)
+POOL_RING_SIZE = 1 << 20    # ring records handed to a print worker at a time
+
+
+def print_workers(sink) -> int:
+    """Worker processes to print for `sink` (bpfdump.printpool), 0 for none."""
+    from ..sinks import PrintSink
+    if type(sink) is not PrintSink:
+        return 0
+    from ..printpool import workers_for
+    return workers_for(sink)
 
 
 class Drainer:
     """Empties the ring: natively into the -w writer's pcap records (a sink with a
     `pcap_writer` takes blocks through `write_records`), natively counted (--count), or handed
-    to the sink one Packet at a time (engine.RecordRing.drain: printing and everything else)."""
+    to the sink one Packet at a time (engine.RecordRing.drain: printing and everything else),
+    or, with `workers`, handed a ring's worth at a time to a bpfdump.printpool.PrintPool."""
 
-    def __init__(self, record_ring, sink):
+    def __init__(self, record_ring, sink, workers: int = 0):
         from ..sinks import CountSink
         self._record_ring = record_ring
         self._ring = record_ring._ring
         self._sink = sink
         self._writer = getattr(sink, "pcap_writer", None)
-        self._native = None
+        self._native = self._pool = None
         self._out = self._out_pin = self._ring_pin = None
+        if workers:
+            from ..printpool import PrintPool
+            self._pool = PrintPool(sink, workers)
+            return
         if self._writer is None and type(sink) is not CountSink:
             return
         self._native = P.build_drain()
@@ -41,7 +56,11 @@ class Drainer:
         self._out = bytearray(size)
         self._out_pin = Pinned(self._out)
 
-    def drain(self) -> None:
+    def drain(self, final: bool = False) -> None:
+        """Empty the ring (`final`: at the end of the run)."""
+        if self._pool is not None:
+            self._to_pool(final)
+            return
         if self._native is None:
             self._record_ring.drain()
             return
@@ -67,7 +86,26 @@ class Drainer:
             if status == P.DRAIN_DONE:
                 return
 
+    def _to_pool(self, final: bool) -> None:
+        record_ring, ring, pool = self._record_ring, self._ring, self._pool
+        cons, prod = ring._cons[0], ring._prod[0]
+        if cons >= prod or record_ring._stopped():  # (stopped: dropped, as RecordRing does)
+            return
+        if final and not pool.workers and not pool.failed:
+            record_ring.drain()     # all of it fitted in one ring: not worth a process
+            return
+        first = cons & ring.mask
+        blob = ring._data[first:first + (prod - cons)].tobytes()
+        ring._cons[0] = prod
+        pool.feed(blob)
+
     def close(self) -> None:
-        for pin in (self._ring_pin, self._out_pin):
-            if pin is not None:
-                pin.release()
+        try:
+            if self._pool is not None:
+                self._pool.finish()
+        finally:
+            if self._pool is not None:
+                self._pool.close()
+            for pin in (self._ring_pin, self._out_pin):
+                if pin is not None:
+                    pin.release()

@@ -6,7 +6,7 @@ import struct
 
 from ..engine import BATCH_RING_SIZE, RecordRing, _never
 from . import programs as P
-from .drain import Drainer
+from .drain import POOL_RING_SIZE, Drainer, print_workers
 from .pin import Pinned
 
 WINDOW = 8 << 20            # file bytes handed to the scan program at a time (mapped files)
@@ -28,9 +28,11 @@ class Scan:
         self.stopped = stopped or _never      # asked between windows: end the run early
         self._natives: dict = {}
         self._match = None
-        self.ring = RecordRing(sink, BATCH_RING_SIZE,
+        # a file printed by worker processes goes to them a ring's worth at a time
+        workers = print_workers(sink) if self.drop_on_stop else 0
+        self.ring = RecordRing(sink, POOL_RING_SIZE if workers else BATCH_RING_SIZE,
                                self.stopped if self.drop_on_stop else None)
-        self.drainer = Drainer(self.ring, sink)
+        self.drainer = Drainer(self.ring, sink, workers)
         # the socket-filter context: an offline packet's __sk_buff is all zeros but `len`,
         # which the scan program sets per packet
         self._ctx = bytearray(jit.CTX_SIZE)
@@ -106,7 +108,7 @@ class Scan:
     def finish(self) -> None:
         """Hand what is left in the ring to the sink and let go of the memory."""
         try:
-            self.drainer.drain()
+            self.drainer.drain(final=True)
         finally:
             self.drainer.close()
             for pin in self._pins:
