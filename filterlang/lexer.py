@@ -5,8 +5,6 @@ classified: ``len-1`` is one name, not ``len`` ``-`` ``1``; keywords are lower-c
 """
 from __future__ import annotations
 
-import re
-
 from .errors import FilterError
 from .record import record
 
@@ -91,27 +89,104 @@ _HEX4 = r"[0-9A-Fa-f]{4}"
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
 _DIGITS = frozenset("0123456789")
 _ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-# (kind, the characters a match can start with, regex); longest match wins, earlier row on a
-# tie. A pattern is compiled the first time a token could start with it ("tcp" needs only ID).
-_PATTERNS = [
-    ("EID", _HEXDIGITS,
-     rf"{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}|{_HEX2}(?:\.{_HEX2}){{5}}"
-     rf"|{_HEX4}\.{_HEX4}\.{_HEX4}|[0-9A-Fa-f]{{12}}"),
-    ("HID6", _HEXDIGITS | {":", "."}, r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*"),
-    ("HID", _DIGITS, r"[0-9]+(?:\.[0-9]+){1,3}"),
-    ("AID", {"$"}, r"\$[0-9A-Fa-f]+"),
-    ("NUM", _DIGITS, r"0[xX][0-9A-Fa-f]+|[0-9]+"),
-    ("ID", _ALNUM, r"[A-Za-z0-9](?:[-_.A-Za-z0-9]*[.A-Za-z0-9])?"),
-    ("ESC", {"\\"}, r"\\[^ !()\n\t]+"),
-]
-_COMPILED: dict[str, re.Pattern] = {}
+_ID_CHARS = _ALNUM | {"-", "_", "."}
+_HID6_CHARS = _HEXDIGITS | {":", "."}
+# Token shapes as regular expressions (the definition; AID, ESC and a possible EID are matched
+# with them). The common shapes are also scanned by hand below with exactly these semantics:
+# compiling the expressions cost every filter ~2 ms of start-up.
+_REGEX = {
+    "EID": rf"{_HEX2}(?::{_HEX2}){{5}}|{_HEX2}(?:-{_HEX2}){{5}}|{_HEX2}(?:\.{_HEX2}){{5}}"
+           rf"|{_HEX4}\.{_HEX4}\.{_HEX4}|[0-9A-Fa-f]{{12}}",
+    "HID6": r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*",
+    "HID": r"[0-9]+(?:\.[0-9]+){1,3}",
+    "AID": r"\$[0-9A-Fa-f]+",
+    "NUM": r"0[xX][0-9A-Fa-f]+|[0-9]+",
+    "ID": r"[A-Za-z0-9](?:[-_.A-Za-z0-9]*[.A-Za-z0-9])?",
+    "ESC": r"\\[^ !()\n\t]+",
+}
+_COMPILED: dict = {}
 
 
-def _match(kind: str, text: str, expr: str, pos: int):
+def _regex_end(kind: str, expr: str, pos: int) -> int | None:
+    """Where _REGEX[kind] matching at pos ends (None: no match)."""
     pattern = _COMPILED.get(kind)
     if pattern is None:
-        pattern = _COMPILED[kind] = re.compile(text)
-    return pattern.match(expr, pos)
+        import re
+        pattern = _COMPILED[kind] = re.compile(_REGEX[kind])
+    m = pattern.match(expr, pos)
+    return None if m is None else m.end()
+
+
+def _run_end(expr: str, pos: int, chars) -> int:
+    """The end of the run of ``chars`` starting at pos."""
+    n = len(expr)
+    while pos < n and expr[pos] in chars:
+        pos += 1
+    return pos
+
+
+def _eid_end(expr: str, pos: int) -> int | None:
+    # each alternative needs five like separators within 17 characters, dots at +4 and +9, or
+    # twelve hex digits: without any of these the expression cannot match
+    window = expr[pos:pos + 17]
+    if (window.count(":") >= 5 or window.count("-") >= 5 or window.count(".") >= 5
+            or (expr[pos + 4:pos + 5] == "." and expr[pos + 9:pos + 10] == ".")
+            or _run_end(expr, pos, _HEXDIGITS) - pos >= 12):
+        return _regex_end("EID", expr, pos)
+    return None
+
+
+def _hid6_end(expr: str, pos: int) -> int | None:
+    # the whole run of [0-9A-Fa-f:.], provided it holds a colon
+    end = _run_end(expr, pos, _HID6_CHARS)
+    return end if ":" in expr[pos:end] else None
+
+
+def _hid_end(expr: str, pos: int) -> int | None:
+    # digits, then one to three of "." and digits
+    end = _run_end(expr, pos, _DIGITS)
+    if end == pos:
+        return None
+    groups = 0
+    while groups < 3 and expr[end:end + 1] == "." and expr[end + 1:end + 2] in _DIGITS \
+            and expr[end + 1:end + 2]:
+        end = _run_end(expr, end + 1, _DIGITS)
+        groups += 1
+    return end if groups else None
+
+
+def _num_end(expr: str, pos: int) -> int | None:
+    # 0x and hex digits when there is at least one, else decimal digits (first alternative
+    # first, as the regular expression tries them)
+    if expr[pos:pos + 1] == "0" and expr[pos + 1:pos + 2] in ("x", "X") \
+            and expr[pos + 2:pos + 3] and expr[pos + 2:pos + 3] in _HEXDIGITS:
+        return _run_end(expr, pos + 2, _HEXDIGITS)
+    end = _run_end(expr, pos, _DIGITS)
+    return end if end > pos else None
+
+
+def _id_end(expr: str, pos: int) -> int | None:
+    # an alphanumeric character, then the run of [-_.A-Za-z0-9] up to its last character that
+    # is not - or _
+    if expr[pos:pos + 1] not in _ALNUM or not expr[pos:pos + 1]:
+        return None
+    end = _run_end(expr, pos + 1, _ID_CHARS)
+    while end > pos + 1 and expr[end - 1] in "-_":
+        end -= 1
+    return end
+
+
+# (kind, the characters a match can start with, where a match at pos ends or None); longest
+# match wins, earlier row on a tie.
+_SCANNERS = [
+    ("EID", _HEXDIGITS, _eid_end),
+    ("HID6", _HEXDIGITS | {":", "."}, _hid6_end),
+    ("HID", _DIGITS, _hid_end),
+    ("AID", {"$"}, lambda expr, pos: _regex_end("AID", expr, pos)),
+    ("NUM", _DIGITS, _num_end),
+    ("ID", _ALNUM, _id_end),
+    ("ESC", {"\\"}, lambda expr, pos: _regex_end("ESC", expr, pos)),
+]
 
 
 _OPERATORS = ("&&", "||", ">=", "<=", "!=", "==", "<<", ">>",
@@ -152,20 +227,19 @@ def tokenize(expr: str) -> list[Token]:
             pos += 1
             continue
         best = None
-        for kind, starts, text in _PATTERNS:
+        for kind, starts, scan in _SCANNERS:
             if first not in starts:
                 continue
-            m = _match(kind, text, expr, pos)
-            if m and m.end() > pos and (best is None or m.end() > best[1].end()):
-                if kind == "HID6" and not _is_ipv6(m.group()):
+            end = scan(expr, pos)
+            if end is not None and end > pos and (best is None or end > best[1]):
+                if kind == "HID6" and not _is_ipv6(expr[pos:end]):
                     continue
-                best = (kind, m)
+                best = (kind, end)
         op = next((o for o in _OPERATORS if expr.startswith(o, pos)), None)
-        if best is not None and (op is None or best[1].end() - pos > len(op)):
-            kind, m = best
-            text = m.group()
-            tokens.append(_classify(expr, kind, text, pos, m.end()))
-            pos = m.end()
+        if best is not None and (op is None or best[1] - pos > len(op)):
+            kind, end = best
+            tokens.append(_classify(expr, kind, expr[pos:end], pos, end))
+            pos = end
             continue
         if op is not None:
             tokens.append(Token(_OP_KIND.get(op, op), op, op, pos, pos + len(op)))

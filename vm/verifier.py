@@ -1825,10 +1825,16 @@ def _bt_insn(insn, regs: int, slots: int):
 
 
 _SIGNED = {0x60, 0x70, 0xC0, 0xD0}
-_BITS = [()]                   # _BITS[mask]: the register numbers whose bit is set in mask
-for _i in range(11):
-    _BITS += [bits + (_i,) for bits in _BITS]
-del _i
+class _BitTable(dict):
+    """``_BITS[mask]``: the register numbers whose bit is set in mask, made on first use (the
+    whole table of 2,048 masks cost start-up ~1 ms)."""
+
+    def __missing__(self, mask: int) -> tuple[int, ...]:
+        regs = self[mask] = tuple(i for i in range(11) if mask >> i & 1)
+        return regs
+
+
+_BITS = _BitTable()
 _NEGATE = {0x10: 0x50, 0x50: 0x10, 0x20: 0xB0, 0xB0: 0x20, 0x30: 0xA0, 0xA0: 0x30,
            0x60: 0xD0, 0xD0: 0x60, 0x70: 0xC0, 0xC0: 0x70, 0x40: 0x41, 0x41: 0x40}
 _SWAP = {0x20: 0xA0, 0xA0: 0x20, 0x30: 0xB0, 0xB0: 0x30, 0x60: 0xC0, 0xC0: 0x60,
