@@ -8,8 +8,6 @@ described in :mod:`vm.ebpf`'s docstring; both directions read the one legality t
 """
 from __future__ import annotations
 
-import re
-
 from .ebpf import (FORMS, IMM32, LDDW, MAX_REG, OFF16, PSEUDO_NAMES, SYNTAX_OPERANDS, AsmError,
                    CallSrc, Class, Form, Insn, JmpOp, Program, Pseudo, Source,
                    _PSEUDO_WITH_NEXT_IMM, _second_slot_problem, form_of, jump_target)
@@ -132,10 +130,85 @@ del _f, _name, _forms, _bits
 _PSEUDO_BY_NAME = {name: pseudo for pseudo, name in PSEUDO_NAMES.items()}
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_MEM = re.compile(r"\[\s*(%?[A-Za-z0-9_]+)\s*(?:([+-])\s*([0-9A-Za-z_]+))?\s*\]\Z")
-_LABEL_DEF = re.compile(r"([A-Za-z_.$][A-Za-z0-9_.$]*)\s*:\s*(.*)\Z")
-_LABEL = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*\Z")
-_PSEUDO = re.compile(r"([a-z_]+)\s*\(\s*([^,()]+?)\s*(?:,\s*([^,()]+?)\s*)?\)\Z")
+# Operands are read by hand (compiling regular expressions for them cost every run that
+# assembles a program ~1.5 ms of start-up); the shapes, as regular expressions:
+#   label       [A-Za-z_.$][A-Za-z0-9_.$]*
+#   definition  label \s* : \s* rest-of-line
+#   memory      \[ \s* %?[A-Za-z0-9_]+ \s* ( [+-] \s* [0-9A-Za-z_]+ )? \s* \]
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_LABEL_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_.$")
+_LABEL_CHARS = _LABEL_FIRST | frozenset("0123456789")
+# lddw's pseudo sources: name(arg) or name(arg, arg)
+_PSEUDO_RE = r"([a-z_]+)\s*\(\s*([^,()]+?)\s*(?:,\s*([^,()]+?)\s*)?\)\Z"
+_PSEUDO = None
+
+
+def _run(text: str, pos: int, chars) -> int:
+    """The end of the run of ``chars`` in text from pos."""
+    n = len(text)
+    while pos < n and text[pos] in chars:
+        pos += 1
+    return pos
+
+
+def _spaces(text: str, pos: int) -> int:
+    n = len(text)
+    while pos < n and text[pos].isspace():
+        pos += 1
+    return pos
+
+
+def _label_end(text: str, pos: int = 0) -> int:
+    """The end of a label starting at pos (pos itself when there is none)."""
+    if pos < len(text) and text[pos] in _LABEL_FIRST:
+        return _run(text, pos + 1, _LABEL_CHARS)
+    return pos
+
+
+def _is_label(text: str) -> bool:
+    return bool(text) and _label_end(text) == len(text)
+
+
+def _label_def(body: str) -> tuple[str, str] | None:
+    """(label, the rest of the line) when body starts with ``label:``, else None."""
+    end = _label_end(body)
+    colon = _spaces(body, end)
+    if end == 0 or body[colon:colon + 1] != ":":
+        return None
+    return body[:end], body[_spaces(body, colon + 1):]
+
+
+def _mem_parts(text: str) -> tuple[str, str | None, str | None] | None:
+    """(register text, sign or None, offset text or None) of ``[%rN+off]``, else None."""
+    if len(text) < 2 or text[0] != "[" or text[-1] != "]":
+        return None
+    inner = text[1:-1]
+    start = _spaces(inner, 0)
+    end = _run(inner, start + 1 if inner[start:start + 1] == "%" else start, _WORD)
+    if end == start or inner[end - 1] == "%":
+        return None
+    reg = inner[start:end]
+    pos = _spaces(inner, end)
+    if pos == len(inner):
+        return reg, None, None
+    sign = inner[pos]
+    if sign not in "+-":
+        return None
+    num_start = _spaces(inner, pos + 1)
+    num_end = _run(inner, num_start, _WORD)
+    if num_end == num_start or _spaces(inner, num_end) != len(inner):
+        return None
+    return reg, sign, inner[num_start:num_end]
+
+
+def _pseudo_match(text: str):
+    global _PSEUDO
+    if "(" not in text:             # (the expression needs one)
+        return None
+    if _PSEUDO is None:
+        import re
+        _PSEUDO = re.compile(_PSEUDO_RE)
+    return _PSEUDO.match(text)
 
 
 class _Line:
@@ -180,16 +253,17 @@ class _Line:
         return int(number)
 
     def mem(self, text: str) -> tuple[int, int]:
-        m = _MEM.match(text)
-        if not m:
+        parts = _mem_parts(text)
+        if parts is None:
             raise self.error(f"invalid memory operand {text!r} (expected [%rN+off])")
-        reg = self.reg(m.group(1))
-        if m.group(2) is None:
+        reg_text, sign, number = parts
+        reg = self.reg(reg_text)
+        if sign is None:
             return reg, 0
-        value, _ = self.integer(m.group(3), "offset")
-        off = -value if m.group(2) == "-" else value
+        value, _ = self.integer(number, "offset")
+        off = -value if sign == "-" else value
         if not OFF16[0] <= off <= OFF16[1]:
-            raise self.error(f"offset {m.group(2)}{m.group(3)} out of 16-bit range")
+            raise self.error(f"offset {sign}{number} out of 16-bit range")
         return reg, off
 
     def target(self, text: str, lo: int, hi: int) -> int | str:
@@ -199,7 +273,7 @@ class _Line:
             if not lo <= value <= hi:
                 raise self.error(f"offset {text} out of range")
             return value
-        if not _LABEL.match(text):
+        if not _is_label(text):
             raise self.error(f"invalid jump target {text!r}")
         return text
 
@@ -208,7 +282,11 @@ def _split_operands(line: _Line, rest: str) -> list[str]:
     if not rest.strip():
         return []
     # commas split operands, except inside parentheses (``map_value(3, 16)``)
-    parts = re.split(r",(?![^()]*\))", rest) if ")" in rest else rest.split(",")
+    if ")" in rest:
+        import re
+        parts = re.split(r",(?![^()]*\))", rest)
+    else:
+        parts = rest.split(",")
     operands = [part.strip() for part in parts]
     if any(not part for part in operands):
         raise line.error("empty operand")
@@ -225,13 +303,14 @@ def assemble(text: str) -> Program:
         body = raw_line.split("#", 1)[0].strip()
         line = _Line(number)
         while ":" in body:
-            m = _LABEL_DEF.match(body)
-            if not m or m.group(1).lower() in ("lock", "call"):
+            found = _label_def(body)
+            if found is None or found[0].lower() in ("lock", "call"):
                 break
-            if m.group(1) in labels:
-                raise line.error(f"duplicate label {m.group(1)!r}")
-            labels[m.group(1)] = len(insns)
-            body = m.group(2).strip()
+            name, rest = found
+            if name in labels:
+                raise line.error(f"duplicate label {name!r}")
+            labels[name] = len(insns)
+            body = rest.strip()
         if not body:
             continue
         head, _, rest = body.replace("\t", " ").partition(" ")
@@ -347,7 +426,7 @@ def _assemble_one(line: _Line, head: str, rest: str, pc: int):
 
 def _assemble_lddw(line: _Line, operands: list[str]):
     dst = line.reg(operands[0])
-    m = _PSEUDO.match(operands[1])
+    m = _pseudo_match(operands[1])
     if m is None:
         value = line.imm64(operands[1])
         lo, hi = value & 0xFFFFFFFF, value >> 32
