@@ -19,12 +19,13 @@ compiling and printing a program (``bpfdump -d``) loads only this module.
 from __future__ import annotations
 
 from collections import namedtuple
-from enum import Enum, IntEnum
+from .enums import int_enum, str_enum
 
 from .sequence import InsnSequence
 
 
-class Class(IntEnum):
+@int_enum
+class Class:
     LD = 0x00
     LDX = 0x01
     ST = 0x02
@@ -35,13 +36,15 @@ class Class(IntEnum):
     MISC = 0x07
 
 
-class Size(IntEnum):
+@int_enum
+class Size:
     W = 0x00
     H = 0x08
     B = 0x10
 
 
-class Mode(IntEnum):
+@int_enum
+class Mode:
     IMM = 0x00
     ABS = 0x20
     IND = 0x40
@@ -50,7 +53,8 @@ class Mode(IntEnum):
     MSH = 0xA0
 
 
-class AluOp(IntEnum):
+@int_enum
+class AluOp:
     ADD = 0x00
     SUB = 0x10
     MUL = 0x20
@@ -64,7 +68,8 @@ class AluOp(IntEnum):
     XOR = 0xA0
 
 
-class JmpOp(IntEnum):
+@int_enum
+class JmpOp:
     JA = 0x00
     JEQ = 0x10
     JGT = 0x20
@@ -72,18 +77,21 @@ class JmpOp(IntEnum):
     JSET = 0x40
 
 
-class Src(IntEnum):
+@int_enum
+class Src:
     K = 0x00
     X = 0x08
 
 
-class RetVal(IntEnum):
+@int_enum
+class RetVal:
     K = 0x00
     X = 0x08
     A = 0x10
 
 
-class MiscOp(IntEnum):
+@int_enum
+class MiscOp:
     TAX = 0x00
     TXA = 0x80
 
@@ -99,7 +107,8 @@ SKF_NET_OFF = 0xFFF00000  # -0x100000: network header
 SKF_LL_OFF = 0xFFE00000  # -0x200000: link-layer header
 
 
-class Ancillary(IntEnum):
+@int_enum
+class Ancillary:
     """Linux ancillary loads: ``ld [SKF_AD_OFF + n]`` reads socket-buffer metadata."""
 
     PROTOCOL = 0
@@ -205,7 +214,8 @@ class Program(InsnSequence):
 # --- the opcode table -------------------------------------------------------------------------
 
 
-class Operand(Enum):
+@str_enum
+class Operand:
     """How an instruction's operand is printed by bpf_image() (and read back by the assembler)."""
 
     NONE = ""  # tax, txa, neg, "ret" (A)

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import struct
 from collections import namedtuple
-from enum import IntEnum
+from .enums import int_enum
 
 from .sequence import InsnSequence
 
-class Class(IntEnum):
+@int_enum
+class Class:
     LD = 0x00
     LDX = 0x01
     ST = 0x02
@@ -38,12 +39,14 @@ class Class(IntEnum):
     ALU64 = 0x07
 
 
-class Source(IntEnum):
+@int_enum
+class Source:
     K = 0x00
     X = 0x08
 
 
-class AluOp(IntEnum):
+@int_enum
+class AluOp:
     ADD = 0x00
     SUB = 0x10
     MUL = 0x20
@@ -60,7 +63,8 @@ class AluOp(IntEnum):
     END = 0xD0
 
 
-class JmpOp(IntEnum):
+@int_enum
+class JmpOp:
     JA = 0x00
     JEQ = 0x10
     JGT = 0x20
@@ -77,14 +81,16 @@ class JmpOp(IntEnum):
     JSLE = 0xD0
 
 
-class Size(IntEnum):
+@int_enum
+class Size:
     W = 0x00
     H = 0x08
     B = 0x10
     DW = 0x18
 
 
-class Mode(IntEnum):
+@int_enum
+class Mode:
     IMM = 0x00
     ABS = 0x20
     IND = 0x40
@@ -93,7 +99,8 @@ class Mode(IntEnum):
     ATOMIC = 0xC0
 
 
-class AtomicOp(IntEnum):
+@int_enum
+class AtomicOp:
     """``imm`` of a BPF_STX | BPF_ATOMIC instruction."""
     ADD = 0x00
     OR = 0x40
@@ -110,7 +117,8 @@ class AtomicOp(IntEnum):
 FETCH = 0x01
 
 
-class Pseudo(IntEnum):
+@int_enum
+class Pseudo:
     """``src`` of an LD_IMM64 instruction (RFC 9669 section 5.4)."""
     IMM64 = 0
     MAP_FD = 1
@@ -121,7 +129,8 @@ class Pseudo(IntEnum):
     MAP_IDX_VALUE = 6
 
 
-class CallSrc(IntEnum):
+@int_enum
+class CallSrc:
     """``src`` of a BPF_CALL instruction."""
     HELPER = 0
     LOCAL = 1

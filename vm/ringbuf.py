@@ -35,7 +35,7 @@ import mmap
 import os
 import time
 from _thread import allocate_lock         # threading.Lock, without importing threading
-from enum import IntEnum, IntFlag
+from .enums import int_enum, int_flag
 
 __all__ = [
     "RingBuffer", "Consumer", "RingBufMap", "Query", "WakeFlag", "valid_size",
@@ -53,14 +53,16 @@ RECHECK_MS = 100
 _MAGIC = int.from_bytes(b"BPFRING1", "little")
 
 
-class Query(IntEnum):
+@int_enum
+class Query:
     AVAIL_DATA = 0
     RING_SIZE = 1
     CONS_POS = 2
     PROD_POS = 3
 
 
-class WakeFlag(IntFlag):
+@int_flag
+class WakeFlag:
     NO_WAKEUP = 1
     FORCE_WAKEUP = 2
 
