@@ -205,9 +205,25 @@ _ROWS = (
     (289, 'ATSC_ALP', 'ATSC Link-Layer Protocol packets'),
 )
 
-LINKTYPES: tuple[LinkType, ...] = tuple(LinkType(*row) for row in _ROWS)
-_BY_NUMBER = {lt.dlt: lt for lt in LINKTYPES}
-_BY_NAME = {lt.name.upper(): lt for lt in LINKTYPES}
+# rows by number and by name; a row becomes its LinkType when first looked up (making all of
+# them cost every start-up ~1 ms), and ``LINKTYPES``, the whole table, when first asked for
+_BY_NUMBER = {row[0]: row for row in _ROWS}
+_BY_NAME = {row[1].upper(): row for row in _ROWS}
+_MADE: dict[int, LinkType] = {}
+
+
+def _linktype(row) -> LinkType:
+    made = _MADE.get(row[0])
+    if made is None:
+        made = _MADE[row[0]] = LinkType(*row)
+    return made
+
+
+def __getattr__(name):
+    if name == "LINKTYPES":     # tuple[LinkType, ...]: every row, in DLT order
+        value = globals()["LINKTYPES"] = tuple(_linktype(row) for row in _ROWS)
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Layouts of the link types the code generator supports (offsets as in libpcap's gencode.c).
 LAYOUTS: dict[str, Layout] = {
@@ -231,7 +247,7 @@ def lookup(name_or_number) -> LinkType:
         return name_or_number
     if isinstance(name_or_number, int):
         try:
-            return _BY_NUMBER[name_or_number]
+            return _linktype(_BY_NUMBER[name_or_number])
         except KeyError:
             raise LookupError(f"unknown data link type {name_or_number}") from None
     text = str(name_or_number).strip()
@@ -241,11 +257,11 @@ def lookup(name_or_number) -> LinkType:
     if key.startswith("DLT_"):
         key = key[4:]
     try:
-        return _BY_NAME[key]
+        return _linktype(_BY_NAME[key])
     except KeyError:
         raise LookupError(f"unknown data link type {text}") from None
 
 
 def supported() -> tuple[LinkType, ...]:
     """Link types the filter compiler generates code for."""
-    return tuple(lt for lt in LINKTYPES if lt.name in LAYOUTS)
+    return tuple(_linktype(row) for row in _ROWS if row[1] in LAYOUTS)
