@@ -35,9 +35,15 @@ program's verdict.
 """
 from __future__ import annotations
 
-from vm.cbpf import MEMWORDS, AluOp, Class, Insn, JmpOp, Mode, Program, RetVal, Size, Src
+from vm import cbpf
+from vm.cbpf import MEMWORDS, Insn, Program
+from vm.enums import plain
 
 from .errors import FilterError
+
+# the opcode fields as plain ints: the passes read them thousands of times per filter
+AluOp, Class, JmpOp, Mode, RetVal, Size, Src = map(plain, (
+    cbpf.AluOp, cbpf.Class, cbpf.JmpOp, cbpf.Mode, cbpf.RetVal, cbpf.Size, cbpf.Src))
 
 __all__ = ["optimize", "MAX_PASSES"]
 
@@ -61,7 +67,7 @@ def _mem(k: int) -> int:
 # --- instruction tables ----------------------------------------------------------------------
 
 _LOAD_SIZES = {Size.W: 4, Size.H: 2, Size.B: 1}
-_ALU_OPS = {int(op) for op in AluOp}
+_ALU_OPS = {int(op) for op in cbpf.AluOp}
 _COMMUTATIVE = {AluOp.ADD, AluOp.MUL, AluOp.AND, AluOp.OR, AluOp.XOR}
 
 
@@ -257,17 +263,16 @@ def _reverse_postorder(root: Block, succs) -> list[Block]:
     ``succs(block)`` in the order given (iterative: programs can be deep)."""
     post: list[Block] = []
     seen: set[int] = {id(root)}
-    stack: list[tuple[Block, int]] = [(root, 0)]
+    stack = [(root, iter(succs(root)))]      # (block, its successors not yet walked)
     while stack:
-        block, i = stack.pop()
-        nexts = succs(block)
-        if i < len(nexts):
-            stack.append((block, i + 1))
-            nxt = nexts[i]
+        block, nexts = stack[-1]
+        for nxt in nexts:
             if id(nxt) not in seen:
                 seen.add(id(nxt))
-                stack.append((nxt, 0))
+                stack.append((nxt, iter(succs(nxt))))
+                break
         else:
+            stack.pop()
             post.append(block)
     post.reverse()
     return post

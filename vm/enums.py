@@ -24,7 +24,14 @@ def _members(cls) -> dict:
 
 def _make(base, cls):
     if _simple_enum is not None:
-        return _simple_enum(base)(cls)
+        made = _simple_enum(base)(cls)
+        # The quick path reaches every member through a descriptor (0.6 us an access, against
+        # 0.2 us for the class statement's members); like the class statement, put each
+        # member in the class itself where no base class defines that name.
+        for name, member in made._member_map_.items():
+            if not any(name in klass.__dict__ for klass in made.__mro__[1:]):
+                type.__setattr__(made, name, member)
+        return made
     made = base(cls.__name__, _members(cls), module=cls.__module__, qualname=cls.__qualname__)
     made.__doc__ = cls.__doc__
     return made
@@ -43,3 +50,10 @@ def int_flag(cls) -> type[IntFlag]:
 def str_enum(cls) -> type[Enum]:
     """The Enum (plain values, e.g. strings) of the plain class ``cls``'s lines."""
     return _make(Enum, cls)
+
+
+def plain(enum_cls) -> type:
+    """A plain class with ``enum_cls``'s members as int class attributes (``plain(AluOp).ADD
+    == 0``): for loops that read many members, where an enum member access costs ~0.1 us
+    against ~0.02 us for a plain class attribute."""
+    return type(enum_cls.__name__, (), {m.name: int(m) for m in enum_cls})
