@@ -607,7 +607,8 @@ def _map_code(code: bytes) -> tuple[int, int]:
 
 
 def _unmap(addr: int, size: int) -> None:
-    _libc.munmap(addr, size)
+    if _libc is not None:
+        _libc.munmap(addr, size)
 
 
 class Native:
@@ -620,14 +621,12 @@ class Native:
 
     def __init__(self, program: ebpf.Program, code: bytes, run_offset: int,
                  call_offsets: tuple[int, ...], rng, ctx):
-        import weakref
         ctypes, _ = _runtime()
         self.program = program
         self.code = code
         self._rng, self._ctx = rng, ctx
         self.ctx_address = ctypes.addressof(ctx)
-        self.address, self._size = _map_code(code)
-        self._finalizer = weakref.finalize(self, _unmap, self.address, self._size)
+        self._mapped = self.address, self._size = _map_code(code)
         u64 = ctypes.c_uint64
         # one prototype per argument count: each converted argument costs ~150 ns in ctypes
         self._calls = tuple(ctypes.CFUNCTYPE(u64, *[u64] * k)(self.address + call_offsets[k])
@@ -667,7 +666,14 @@ class Native:
         """Unmap the code (idempotent; also done when the object is collected)."""
         self._calls = ()
         self._run = None
-        self._finalizer()
+        mapped, self._mapped = self._mapped, None
+        if mapped is not None:
+            _unmap(*mapped)
+
+    def __del__(self):
+        # (not weakref.finalize: importing weakref cost start-up ~0.5 ms)
+        if getattr(self, "_mapped", None) is not None:
+            self.close()
 
 
 def compile(program: ebpf.Program, *, drop: str = "program",
@@ -699,10 +705,14 @@ def available() -> bool:
         _AVAILABLE = False
         if sys.platform.startswith("linux") and os.uname().machine in ("x86_64", "amd64"):
             try:
-                probe = compile(ebpf.Program([ebpf.Insn(Class.ALU64 | AluOp.MOV, 0, 0, 0, 42),
-                                              ebpf.Insn(Class.JMP | JmpOp.EXIT)]))
-                _AVAILABLE = probe.call() == 42
-                probe.close()
+                # map `mov eax, 42; ret` and call it (what every compiled program needs,
+                # without compiling one)
+                ctypes, _ = _runtime()
+                addr, size = _map_code(b"\xb8\x2a\x00\x00\x00\xc3")
+                try:
+                    _AVAILABLE = ctypes.CFUNCTYPE(ctypes.c_uint64)(addr)() == 42
+                finally:
+                    _unmap(addr, size)
             except (OSError, AttributeError, ValueError, ImportError):
                 _AVAILABLE = False
     return _AVAILABLE
