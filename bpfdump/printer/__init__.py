@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from . import ether
 from .core import Ctx, Stop, Truncated
 from .hexdump import ascii_text, hex_ascii_lines, hex_lines
+from .lane import make_lane
 from .names import Names
 from .tables import (DLT_EN10MB, DLT_IPV4, DLT_IPV6, DLT_LINUX_SLL, DLT_LINUX_SLL2, DLT_LOOP,
                      DLT_NULL, DLT_RAW, DLT_RAW_ALT, LINKTYPE_RAW)
@@ -61,17 +62,28 @@ class Printer:
         self.count = 0
         self._dump = _dump_for(self.opts)
         self._ctx = Ctx(self.opts, self.state, b"", 0)
+        self._lane = make_lane(self.opts, self.state, self._route)
 
     def format(self, pkt) -> str:
         """The complete text tcpdump prints for pkt (no trailing newline)."""
-        o = self.opts
         self.count += 1
         ts, wirelen, data, linktype = pkt[:4]
         head = self.clock.format(ts)
-        if o.number:
+        if self.opts.number:
             head = ("%5u  " % self.count) + head
         if type(data) is not bytes:
             data = bytes(data)
+        if linktype == DLT_EN10MB and self._lane is not None:
+            if self._dump is None:
+                text = self._lane(data, wirelen)
+                if text is not None:
+                    return head + text
+            else:   # what -x skips: the link header, unless a printer run by _route says else
+                ctx = self._ctx
+                ctx.hdrlen = 18 if data[12:14] == b"\x81\x00" else 14
+                text = self._lane(data, wirelen)
+                if text is not None:
+                    return head + text + self._dumped(data, ctx.hdrlen)
         ctx = self._ctx         # one Ctx serves every packet: its per-packet fields are reset
         ctx.data = data
         ctx.end = len(data)
@@ -89,19 +101,50 @@ class Printer:
                 hdrlen = link(ctx, 0, wirelen)
         except Stop:
             hdrlen = ctx.hdrlen
-        except (Truncated, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,
-                struct.error):
+        except _TRUNCATED:
             out.append(" [|%s]" % ctx.proto)
             hdrlen = 0
         if ctx._ends:           # left by a printer that stopped between push_end and pop_end
             ctx._ends = []
         if self._dump is not None:
-            dump, whole = self._dump
-            if whole:
-                out.append(dump(data))
-            elif len(data) > hdrlen:
-                out.append(dump(data[hdrlen:]))
+            out.append(self._dumped(data, hdrlen))
         return "".join(out)
+
+    def _dumped(self, data: bytes, hdrlen: int) -> str:
+        """The -x/-X/-A text of a packet whose link header is hdrlen bytes long."""
+        dump, whole = self._dump
+        if whole:
+            return dump(data)
+        return dump(data[hdrlen:]) if len(data) > hdrlen else ""
+
+    def _route(self, text: str, printer, data: bytes, end: int, wirelen: int, hdrlen: int,
+               proto: str, *args) -> str:
+        """The fast lane's way into a general printer: printer(ctx, *args) on this Printer's
+        Ctx (capture end `end`, link header `hdrlen`) after `text`, with the general path's
+        handling of truncation (ctx.hdrlen is then what -x skips); the whole text."""
+        ctx = self._ctx
+        ctx.data = data
+        ctx.end = end
+        ctx.out = out = [text]
+        ctx.w = out.append
+        ctx.proto = proto
+        ctx.wirelen = wirelen
+        ctx.hdrlen = hdrlen
+        try:
+            printer(ctx, *args)
+        except Stop:
+            pass
+        except _TRUNCATED:
+            out.append(" [|%s]" % ctx.proto)
+            ctx.hdrlen = 0
+        if ctx._ends:
+            ctx._ends = []
+        return "".join(out)
+
+
+# what the top level turns into " [|proto]" (tcpdump's longjmp out of a printer)
+_TRUNCATED = (Truncated, IndexError, ValueError, KeyError, OverflowError, ZeroDivisionError,
+              struct.error)
 
 
 def _dump_for(o: PrintOptions):

@@ -33,9 +33,38 @@ def _paddr(ctx: Ctx, pro: int, pln: int, p: int) -> str:
     return ctx.state.names.ip(ctx.bytes(p, 4))
 
 
+_ETHER_IP = struct.Struct(">HHBBH6s4s6s4s")    # the header, then sha, spa, tha, tpa
+
+
+def arp_text(names, data: bytes, off: int, length: int, end: int, ether: bool) -> str | None:
+    """What arp_print prints without -v for an Ethernet/IPv4 request or reply captured up to
+    end (`ether`: -e, no "ARP, " in front); None for any other packet."""
+    if off + 28 > end:
+        return None
+    hrd, pro, hln, pln, op, sha, spa, tha, tpa = _ETHER_IP.unpack_from(data, off)
+    if pro != 0x0800 or hln != 6 or pln != 4:
+        return None
+    ip = names.ip_names.get
+    if op == 1:
+        text = "Request who-has %s" % (ip(tpa) or names.ip(tpa))
+        if tha.strip(b"\0"):         # a target hardware address is set
+            text += " (%s)" % names.mac(tha)
+        text += " tell %s, length %u" % (ip(spa) or names.ip(spa), length)
+    elif op == 2:
+        text = "Reply %s is-at %s, length %u" % (ip(spa) or names.ip(spa), names.mac(sha), length)
+    else:
+        return None
+    return text if ether else "ARP, " + text
+
+
 def arp_print(ctx: Ctx, off: int, length: int) -> None:
     ctx.proto = "arp"
     o = ctx.opts
+    if not o.verbose:
+        text = arp_text(ctx.state.names, ctx.data, off, length, ctx.end, o.ether)
+        if text is not None:
+            ctx.w(text)
+            return
     if off + 8 <= ctx.end:
         hrd, pro, hln, pln, op = _ARPHDR.unpack_from(ctx.data, off)
     else:

@@ -111,6 +111,18 @@ def tok(table: dict, value: int, default: str) -> str:
     return default % value if "%" in default else default
 
 
+def port_printer(payloads: dict, sport: int, dport: int):
+    """The payload printer of a port pair from {port: (rank, printer)}: the lower rank wins when
+    both ports have one (the source port on a tie); None when neither has."""
+    a = payloads.get(sport)
+    b = payloads.get(dport)
+    if a is None:
+        return None if b is None else b[1]
+    if b is not None and b[0] < a[0]:
+        return b[1]
+    return a[1]
+
+
 def bittok(table: dict, value: int, default: str, sep: str = ", ") -> str:
     """tcpdump's bittok2str: names of the set bits joined by sep, or default."""
     names = [name for bit, name in table.items() if bit and (value & bit) == bit]

@@ -232,6 +232,58 @@ def fqdn_print(ctx: Ctx, cp: int, bp: int) -> int | None:
     return rp
 
 
+def _qtype_text(data: bytes, cp: int, mdns: bool) -> str:
+    """" A" (type, and class when not IN) of the question whose type and class are at cp."""
+    qtype, qclass = _TYPE_CLASS.unpack_from(data, cp)
+    text = " " + (TYPES.get(qtype) or "Type%u" % qtype)
+    cls = qclass & ~0x8000 if mdns else qclass
+    if cls != 1:
+        text += " " + tok(CLASSES, cls, "(Class %u)")
+    if mdns:
+        text += " (QU)" if qclass & 0x8000 else " (QM)"
+    return text
+
+
+def _query_head(ident: int, flags: int, qdcount: int, ancount: int, nscount: int,
+                arcount: int) -> str:
+    """The id, opcode, flags and unusual counts of a query."""
+    text = "%s%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF], "+" if flags & 0x0100 else "",
+                         "%" if flags & 0x0010 else "")
+    if flags & 0x6CF:
+        text += " [b2&3=0x%x]" % flags
+    if (flags >> 11) & 0xF == 1:
+        if qdcount:
+            text += " [%uq]" % qdcount
+        if ancount != 1:
+            text += " [%ua]" % ancount
+    else:
+        if ancount:
+            text += " [%ua]" % ancount
+        if qdcount != 1:
+            text += " [%uq]" % qdcount
+    if nscount:
+        text += " [%un]" % nscount
+    if arcount:
+        text += " [%uau]" % arcount
+    return text
+
+
+def query_text(data: bytes, bp: int, length: int, end: int, mdns: bool) -> str | None:
+    """The whole text (without -vv) of a DNS query over UDP at bp, `length` bytes, captured up to
+    end, when it asks one question of ordinary labels and carries no answer or authority
+    records; None for any other message."""
+    if length < 12 or bp + 12 > end:
+        return None
+    ident, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(data, bp)
+    if flags & 0x8000 or qdcount != 1 or ancount or nscount:
+        return None
+    name, cp = _plain_name(data, bp + 12, end)
+    if name is None or cp + 4 > end:
+        return None
+    return "%s%s? %s (%u)" % (_query_head(ident, flags, 1, 0, 0, arcount),
+                              _qtype_text(data, cp, mdns), name, length)
+
+
 def _qprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
     np = cp
     name, cp = _plain_name(ctx.data, cp, ctx.end)
@@ -239,13 +291,7 @@ def _qprint(ctx: Ctx, cp: int, bp: int, mdns: bool) -> int | None:
         cp = nskip(ctx, np)
     if cp is None or cp + 4 > ctx.end:
         return None
-    qtype, qclass = _TYPE_CLASS.unpack_from(ctx.data, cp)
-    text = " " + (TYPES.get(qtype) or "Type%u" % qtype)
-    cls = qclass & ~0x8000 if mdns else qclass
-    if cls != 1:
-        text += " " + tok(CLASSES, cls, "(Class %u)")
-    if mdns:
-        text += " (QU)" if qclass & 0x8000 else " (QM)"
+    text = _qtype_text(ctx.data, cp, mdns)
     if name is not None:
         ctx.w(text + "? " + name)
         return cp + 4
@@ -420,6 +466,11 @@ def domain_print(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> 
 
 def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
     o = ctx.opts
+    if o.verbose < 2 and not over_tcp:
+        text = query_text(ctx.data, bp, length, ctx.end, mdns)
+        if text is not None:
+            ctx.w(text)
+            return
     if length < 12:
         ctx.w("domain [length %u < 12] (invalid)" % length)
         return
@@ -455,24 +506,7 @@ def _domain(ctx: Ctx, bp: int, length: int, over_tcp: bool, mdns: bool) -> None:
             cp = _tail_section(ctx, cp, nscount, " ns:", bp, mdns)
             cp = _tail_section(ctx, cp, arcount, " ar:", bp, mdns)
     else:
-        ctx.w("%s%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF],
-                            "+" if flags & 0x0100 else "", "%" if flags & 0x0010 else ""))
-        if flags & 0x6CF:
-            ctx.w(" [b2&3=0x%x]" % flags)
-        if (flags >> 11) & 0xF == 1:
-            if qdcount:
-                ctx.w(" [%uq]" % qdcount)
-            if ancount != 1:
-                ctx.w(" [%ua]" % ancount)
-        else:
-            if ancount:
-                ctx.w(" [%ua]" % ancount)
-            if qdcount != 1:
-                ctx.w(" [%uq]" % qdcount)
-        if nscount:
-            ctx.w(" [%un]" % nscount)
-        if arcount:
-            ctx.w(" [%uau]" % arcount)
+        ctx.w(_query_head(ident, flags, qdcount, ancount, nscount, arcount))
         cp = _section(ctx, cp, qdcount, bp, mdns, _qprint, "")
         if o.verbose > 1:
             cp = _section(ctx, cp, ancount, bp, mdns)

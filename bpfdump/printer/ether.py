@@ -38,19 +38,18 @@ _ETHERTYPE_PRINTERS = {0x0800: ip.ip_print, 0x86DD: ip6.ip6_print, 0x0806: arp.a
                        0x8035: arp.arp_print, 0x8847: mpls.mpls_print, 0x8848: mpls.mpls_print}
 
 
-_TYPE_TEXTS = {etype: "ethertype %s (0x%04x)" % (name, etype) for etype, name in ETHERTYPES.items()}
+TYPE_TEXTS = {etype: "ethertype %s (0x%04x)" % (name, etype) for etype, name in ETHERTYPES.items()}
 
 
 def _type_text(ctx: Ctx, etype: int) -> str:
     if ctx.opts.quiet:
         return tok(ETHERTYPES, etype, "Unknown Ethertype (0x%04x)")
-    return _TYPE_TEXTS.get(etype) or "ethertype Unknown (0x%04x)" % etype
+    return TYPE_TEXTS.get(etype) or "ethertype Unknown (0x%04x)" % etype
 
 
-def _addrs(ctx: Ctx, off: int) -> str:
-    names = ctx.state.names
+def mac_pair(names, data: bytes, off: int) -> str:
+    """-e: "SRC > DST, " of the Ethernet header at off."""
     cached = names.mac_names.get
-    data = ctx.data
     src = data[off + 6:off + 12]
     dst = data[off:off + 6]
     return "%s > %s, " % (cached(src) or names.mac(src), cached(dst) or names.mac(dst))
@@ -75,7 +74,7 @@ def ether_print(ctx: Ctx, off: int, length: int) -> int:
         return 14
     orig_length = length
     if eflag:
-        ctx.w(_addrs(ctx, off))
+        ctx.w(mac_pair(ctx.state.names, ctx.data, off))
     p = off + 14
     length -= 14
     caplen -= 14
@@ -114,7 +113,7 @@ def ether_print(ctx: Ctx, off: int, length: int) -> int:
     ctx.hdrlen = hdrlen
     if not ethertype_print(ctx, length_type, p, length):
         if not eflag:
-            ctx.w(_addrs(ctx, off))
+            ctx.w(mac_pair(ctx.state.names, ctx.data, off))
             ctx.w(_type_text(ctx, length_type))
             ctx.w(", length %u: " % orig_length)
         ctx.end = len(ctx.data)

@@ -1,6 +1,8 @@
 """ICMP for IPv4 (print-icmp.c)."""
 from __future__ import annotations
 
+import struct
+
 from .core import Ctx, cksum_shouldbe, in_cksum, tok
 
 ICMP_NAMES = {0: "echo reply", 4: "source quench", 8: "echo request", 10: "router solicitation",
@@ -24,6 +26,21 @@ def _tstamp(t: int) -> str:
     return "%02d:%02d:%02d.%03d" % (sec // 3600, (sec % 3600) // 60, sec % 60, ms)
 
 
+def _echo(itype: int, ident: int, seq: int) -> str:
+    return "echo %s, id %u, seq %u" % ("request" if itype == 8 else "reply", ident, seq)
+
+
+_ID_SEQ = struct.Struct(">HH")
+
+
+def echo_text(data: bytes, off: int, length: int, end: int) -> str | None:
+    """What icmp_print prints without -v for an echo request or reply whose header is captured
+    (up to end); None for any other message."""
+    if off + 8 > end or data[off] not in (0, 8):
+        return None
+    return "ICMP %s, length %u" % (_echo(data[off], *_ID_SEQ.unpack_from(data, off + 4)), length)
+
+
 def icmp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.proto = "icmp"
     _icmp(ctx, off, length, net)
@@ -41,8 +58,7 @@ def _icmp(ctx: Ctx, off: int, length: int, net) -> None:
     if itype == 3 and ctx.u8(off + 1) == 3 and not ctx.have(oip + 9, 1):
         ctx.trunc()
     if itype in (0, 8):
-        text = "echo %s, id %u, seq %u" % ("request" if itype == 8 else "reply",
-                                           ctx.u16(off + 4), ctx.u16(off + 6))
+        text = _echo(itype, ctx.u16(off + 4), ctx.u16(off + 6))
     elif itype == 3:
         if code == 0:
             text = "net %s unreachable" % names.ip(ctx.bytes(oip + 16, 4))

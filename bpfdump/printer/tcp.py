@@ -4,8 +4,8 @@ from __future__ import annotations
 import struct
 
 from . import dns
-from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, tok
-from .text import HTTP_CMDS, RTSP_CMDS, ssh_print, txtproto_print
+from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, port_printer, tok
+from .text import HTTP_CMDS, RTSP_CMDS, first_line_text, ssh_print, txtproto_print
 
 TCP_FLAGS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."), (0x20, "U"),
              (0x40, "E"), (0x80, "W"))
@@ -16,8 +16,8 @@ TCP_OPTIONS = {0: "eol", 1: "nop", 2: "mss", 3: "wscale", 4: "sackOK", 5: "sack"
 
 _FLAG_TEXT = tuple("".join(name for bit, name in TCP_FLAGS if flags & bit) or "none"
                    for flags in range(256))
-_FLAGS_TEXT = tuple("Flags [%s]" % text for text in _FLAG_TEXT)
-_TCPHDR = struct.Struct(">HHIIBBHHH")  # sport, dport, seq, ack, offset, flags, win, sum, urp
+FLAGS_TEXTS = tuple("Flags [%s]" % text for text in _FLAG_TEXT)
+TCPHDR = struct.Struct(">HHIIBBHHH")  # sport, dport, seq, ack, offset, flags, win, sum, urp
 
 
 def flag_text(flags: int) -> str:
@@ -38,6 +38,48 @@ def transport_cksum(ctx: Ctx, off: int, length: int, net, proto: int) -> int:
     return in_cksum(ctx.data[off:off + length], pseudo_sum(net, length, proto))
 
 
+def relative(table, version: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int,
+             ack: int, flags: int) -> tuple:
+    """tcpdump's relative sequence numbers for a segment with ACK set: (seq, ack, rev, thseq,
+    thack). The connection's first seq/ack are read from table with one `get` and, on a SYN or a
+    new connection, stored as a new list (never mutated: see bpfdump.printpool)."""
+    if src > dst:
+        rev = True
+        key = (version, dst, src, (dport << 16) | sport)
+    else:
+        rev = False
+        key = (version, src, dst, (sport << 16) | dport)
+    entry = table.get(key)
+    if entry is None or flags & 0x02:
+        entry = [ack - 1, seq] if rev else [seq, ack - 1]
+        table[key] = entry
+    elif rev:
+        seq = (seq - entry[1]) & 0xFFFFFFFF
+        ack = (ack - entry[0]) & 0xFFFFFFFF
+    else:
+        seq = (seq - entry[0]) & 0xFFFFFFFF
+        ack = (ack - entry[1]) & 0xFFFFFFFF
+    return seq, ack, rev, entry[0], entry[1]
+
+
+def seq_text(flags: int, seq: int, ack: int, win: int, urp: int, length: int,
+             verbose: int) -> str:
+    """", seq A:B, ack C, win W, urg U" of a segment with `length` payload bytes."""
+    if length > 0:
+        text = f", seq {seq}:{(seq + length) & 0xFFFFFFFF}"
+    elif verbose > 1 or flags & 0x07:
+        text = f", seq {seq}"
+    else:
+        text = ""
+    if flags & 0x10:
+        text = f"{text}, ack {ack}, win {win}"
+    else:
+        text = f"{text}, win {win}"
+    if flags & 0x20:
+        text += ", urg %u" % urp
+    return text
+
+
 def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     ctx.proto = "tcp"
     o = ctx.opts
@@ -49,7 +91,7 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         ctx.w(" [|tcp]")
         return
     if off + 20 <= end:
-        sport, dport, seq, ack, hlen, flags, win, _, urp = _TCPHDR.unpack_from(ctx.data, off)
+        sport, dport, seq, ack, hlen, flags, win, _, urp = TCPHDR.unpack_from(ctx.data, off)
     else:
         sport = ctx.u16(off)
         dport = ctx.u16(off + 2)
@@ -71,28 +113,13 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
         if hlen > length:
             ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
         return
-    ctx.w(_FLAGS_TEXT[flags])
-    rev = False
-    thseq = thack = 0
-    if not o.absolute_seq and flags & 0x10:
-        table = ctx.state.tcp_seq
-        if src > dst:
-            rev = True
-            key = (version, dst, src, (dport << 16) | sport)
-        else:
-            key = (version, src, dst, (sport << 16) | dport)
-        entry = table.get(key)
-        if entry is None or flags & 0x02:
-            entry = [ack - 1, seq] if rev else [seq, ack - 1]
-            table[key] = entry
-        else:
-            if rev:
-                seq = (seq - entry[1]) & 0xFFFFFFFF
-                ack = (ack - entry[0]) & 0xFFFFFFFF
-            else:
-                seq = (seq - entry[0]) & 0xFFFFFFFF
-                ack = (ack - entry[1]) & 0xFFFFFFFF
-        thseq, thack = entry
+    ctx.w(FLAGS_TEXTS[flags])
+    if o.absolute_seq or not flags & 0x10:
+        rev = False
+        thseq = thack = 0
+    else:
+        seq, ack, rev, thseq, thack = relative(ctx.state.tcp_seq, version, src, dst, sport, dport,
+                                               seq, ack, flags)
     if hlen > length:
         ctx.w(" [bad hdr length %u - too long, > %u]" % (hlen, length))
         return
@@ -106,17 +133,7 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
             else:
                 ctx.w(" (correct)")
     length -= hlen
-    w = ctx.w
-    if o.verbose > 1 or length > 0 or flags & 0x07:
-        if length > 0:
-            w(f", seq {seq}:{(seq + length) & 0xFFFFFFFF}")
-        else:
-            w(f", seq {seq}")
-    if flags & 0x10:
-        w(f", ack {ack}")
-    w(f", win {win}")
-    if flags & 0x20:
-        w(", urg %u" % urp)
+    ctx.w(seq_text(flags, seq, ack, win, urp, length, o.verbose))
     if hlen > 20:
         try:
             _options(ctx, off + 20, hlen - 20, rev, thseq, thack)
@@ -135,12 +152,9 @@ def tcp_print(ctx: Ctx, off: int, length: int, net) -> None:
     if flags & 0x04 and o.verbose:
         _rst_data(ctx, p, length)
         return
-    a = _PAYLOADS.get(sport)
-    b = _PAYLOADS.get(dport)
-    if a is not None or b is not None:
-        if a is None or (b is not None and b[0] < a[0]):
-            a = b
-        a[1](ctx, p, length)
+    printer = port_printer(PAYLOADS, sport, dport)
+    if printer is not None:
+        printer(ctx, p, length)
 
 
 class _OptBad(Exception):
@@ -151,7 +165,58 @@ class _OptTrunc(Exception):
     """An option's data is not all captured (tcpdump's LENCHECK to the trunc label)."""
 
 
+def options_text(data: bytes, cp: int, n: int, rev: bool, thseq: int | None,
+                 thack: int | None) -> str | None:
+    """The ", options [...]" text of the n option bytes at cp (all captured) when each option is
+    a well-formed nop, eol, mss, wscale, sackOK, sack or TS; None for anything else, and for
+    a sack when thseq is None."""
+    items = []
+    stop = cp + n
+    while cp < stop:
+        kind = data[cp]
+        if kind == 1:
+            items.append("nop")
+            cp += 1
+            continue
+        if kind == 0:
+            items.append("eol")
+            break
+        if cp + 1 >= stop:
+            return None
+        optlen = data[cp + 1]
+        if optlen < 2 or cp + optlen > stop:
+            return None
+        if kind == 8 and optlen == 10:
+            items.append("TS val %u ecr %u" % _TS.unpack_from(data, cp + 2))
+        elif kind == 2 and optlen == 4:
+            items.append("mss %u" % ((data[cp + 2] << 8) | data[cp + 3]))
+        elif kind == 3 and optlen == 3:
+            items.append("wscale %u" % data[cp + 2])
+        elif kind == 4 and optlen == 2:
+            items.append("sackOK")
+        elif kind == 5 and not (optlen - 2) % 8:
+            if thseq is None:       # the caller has not read the TCP table yet
+                return None
+            base = thseq if rev else thack
+            edges = _TS.unpack_from
+            items.append("sack %u %s" % ((optlen - 2) // 8, "".join(
+                "{%u:%u}" % ((s - base) & 0xFFFFFFFF, (e - base) & 0xFFFFFFFF)
+                for s, e in (edges(data, at) for at in range(cp + 2, cp + optlen, 8)))))
+        else:
+            return None
+        cp += optlen
+    return ", options [%s]" % ",".join(items)
+
+
+_TS = struct.Struct(">II")
+
+
 def _options(ctx: Ctx, cp: int, hlen: int, rev: bool, thseq: int, thack: int) -> None:
+    if ctx.have(cp, hlen):
+        text = options_text(ctx.data, cp, hlen, rev, thseq, thack)
+        if text is not None:
+            ctx.w(text)
+            return
     ctx.w(", options [")
     first = True
     while hlen > 0:
@@ -273,14 +338,25 @@ def _text(proto: str, cmds):
     def printer(ctx: Ctx, p: int, length: int) -> None:
         ctx.w(": ")
         txtproto_print(ctx, p, length, cmds, proto)
+
+    def text(data: bytes, p: int, length: int, end: int) -> str | None:
+        line = first_line_text(data, p, length, end, cmds, proto)
+        return None if line is None else ": " + line
+
+    PAYLOAD_TEXTS[printer] = text
     return printer
 
 
+# payload printer -> its common case as text(data, p, length, capture end), or None: what the
+# fast lane tries before it runs the printer
+PAYLOAD_TEXTS: dict = {}
+
+
 # port -> (rank, payload printer): the lower rank wins when both ports have a printer
-_PAYLOADS = {}
+PAYLOADS = {}
 for _rank, (_ports, _printer) in enumerate((
         ((22,), ssh_print), ((21,), _text("ftp", None)), ((25,), _text("smtp", None)),
         ((80, 8080), _text("http", HTTP_CMDS)), ((554, 8554), _text("rtsp", RTSP_CMDS)),
         ((53,), _dns))):
     for _port in _ports:
-        _PAYLOADS[_port] = (_rank, _printer)
+        PAYLOADS[_port] = (_rank, _printer)

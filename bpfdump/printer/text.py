@@ -90,18 +90,33 @@ def _txt_lines(ctx: Ctx, p: int, length: int) -> None:
         _txt_line(ctx, "\n\t", p, whole - p, length)
 
 
-def _starts_with_command(ctx: Ctx, p: int, length: int, cmds) -> bool:
-    """True when the text starts with one of cmds and a space (what _fetch_token would find:
-    commands are upper-case letters, '-' and '_' only)."""
-    stop = min(p + length, ctx.end, p + MAX_TOKEN + 1)
-    space = ctx.data.find(b" ", p, stop)
-    return space > p and ctx.data[p:space].upper().decode("latin-1") in cmds
+def _starts_with_command(data: bytes, p: int, stop: int, cmds) -> bool:
+    """True when the text at p (captured up to stop) starts with one of cmds and a space (what
+    _fetch_token would find: commands are upper-case letters, '-' and '_' only)."""
+    space = data.find(b" ", p, min(stop, p + MAX_TOKEN + 1))
+    return space > p and data[p:space].upper().decode("latin-1") in cmds
+
+
+def first_line_text(data: bytes, p: int, length: int, end: int, cmds, proto: str) -> str | None:
+    """What txtproto_print prints without -v ("HTTP: GET / HTTP/1.1") when the text starts with
+    one of cmds (any text when cmds is None) and its first line ends with LF or CR LF, captured
+    (end) and within the payload; None otherwise."""
+    stop = min(p + length, end)
+    if cmds is not None and not _starts_with_command(data, p, stop, cmds):
+        return None
+    e = _LINE.match(data, p, stop).end() if p < stop else p
+    if e >= stop:
+        return None
+    c = data[e]
+    if c != 0x0A and (c != 0x0D or e + 1 >= stop or data[e + 1] != 0x0A):
+        return None
+    return "%s: %s" % (proto.upper(), data[p:e].decode("latin-1"))
 
 
 def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
     ctx.proto = proto
     print_this = cmds is None
-    if cmds is not None and _starts_with_command(ctx, p, length, cmds):
+    if cmds is not None and _starts_with_command(ctx.data, p, min(p + length, ctx.end), cmds):
         print_this = True
     elif cmds is not None:
         idx, token = _fetch_token(ctx, p, 0, length)
@@ -143,4 +158,4 @@ def ssh_print(ctx: Ctx, p: int, length: int) -> None:
     ctx.w(": SSH: " + ctx.data[p:p + idx].decode("latin-1"))
 
 
-__all__ = ["txtproto_print", "ssh_print", "HTTP_CMDS", "RTSP_CMDS", "Truncated"]
+__all__ = ["txtproto_print", "first_line_text", "ssh_print", "HTTP_CMDS", "RTSP_CMDS", "Truncated"]

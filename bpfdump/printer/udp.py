@@ -4,7 +4,7 @@ from __future__ import annotations
 import struct
 
 from . import dns, rx
-from .core import Ctx, cksum_shouldbe
+from .core import Ctx, cksum_shouldbe, port_printer
 from .tcp import transport_cksum
 
 
@@ -65,13 +65,9 @@ def udp_print(ctx: Ctx, off: int, length: int, net) -> None:
     if o.verbose and not net.fragmented:
         _checksum(ctx, off, cp, length, net)
     if not o.quiet:
-        a = _PAYLOADS.get(sport)
-        b = _PAYLOADS.get(dport)
-        if a is not None or b is not None:
-            if a is None or (b is not None and b[0] < a[0]):
-                a = b
-            if a[1](ctx, cp, length):
-                return
+        printer = port_printer(PAYLOADS, sport, dport)
+        if printer is not None and printer(ctx, cp, length):
+            return
         if (sport in rx.RX_PORTS or dport in rx.RX_PORTS) and rx.rx_print(ctx, cp, length):
             return
     if ulen > length and not net.fragmented:
@@ -120,10 +116,22 @@ def _ntp(ctx: Ctx, cp: int, length: int) -> bool:
     return True
 
 
+def _dns_text(data: bytes, cp: int, length: int, end: int) -> str | None:
+    return dns.query_text(data, cp, length, end, False)
+
+
+def _mdns_text(data: bytes, cp: int, length: int, end: int) -> str | None:
+    return dns.query_text(data, cp, length, end, True)
+
+
+# payload printer -> its common case as text(data, cp, length, capture end), or None: what the
+# fast lane tries before it runs the printer
+PAYLOAD_TEXTS = {_dns: _dns_text, _mdns: _mdns_text}
+
 # port -> (rank, payload printer): the lower rank wins when both ports have a printer; AFS RX
 # ports come after all of these
-_PAYLOADS = {}
+PAYLOADS = {}
 for _rank, (_ports, _printer) in enumerate((
         ((53,), _dns), ((5353,), _mdns), ((67, 68), _bootp), ((123,), _ntp))):
     for _port in _ports:
-        _PAYLOADS[_port] = (_rank, _printer)
+        PAYLOADS[_port] = (_rank, _printer)
