@@ -63,17 +63,24 @@ class Printer:
         self._dump = _dump_for(self.opts)
         self._ctx = Ctx(self.opts, self.state, b"", 0)
         self._lane = make_lane(self.opts, self.state, self._route)
+        # the lane's text is all there is to print after the timestamp (no -x, no -#)
+        self._plain_lane = (self._lane is not None and self._dump is None
+                            and not self.opts.number)
 
     def format(self, pkt) -> str:
         """The complete text tcpdump prints for pkt (no trailing newline)."""
         self.count += 1
         ts, wirelen, data, linktype = pkt[:4]
+        if linktype == DLT_EN10MB and self._plain_lane and type(data) is bytes:
+            text = self._lane(data, wirelen)
+            if text is not None:
+                return self.clock.format(ts) + text
         head = self.clock.format(ts)
         if self.opts.number:
             head = ("%5u  " % self.count) + head
         if type(data) is not bytes:
             data = bytes(data)
-        if linktype == DLT_EN10MB and self._lane is not None:
+        if linktype == DLT_EN10MB and self._lane is not None and self._plain_lane is False:
             if self._dump is None:
                 text = self._lane(data, wirelen)
                 if text is not None:

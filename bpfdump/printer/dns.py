@@ -247,6 +247,8 @@ def _qtype_text(data: bytes, cp: int, mdns: bool) -> str:
 def _query_head(ident: int, flags: int, qdcount: int, ancount: int, nscount: int,
                 arcount: int) -> str:
     """The id, opcode, flags and unusual counts of a query."""
+    if not flags & 0x7EDF and qdcount == 1 and not ancount | nscount | arcount:
+        return "%u+" % ident if flags & 0x0100 else "%u" % ident    # a plain standard query
     text = "%s%s%s%s" % (ident, OPCODES[(flags >> 11) & 0xF], "+" if flags & 0x0100 else "",
                          "%" if flags & 0x0010 else "")
     if flags & 0x6CF:
