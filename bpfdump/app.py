@@ -12,6 +12,32 @@ from .errors import RuntimeFailure, UsageError
 DEFAULT_SNAPLEN = 262144
 VERSION = "0.1.0"
 
+_gc_paused = False
+
+
+def pause_gc() -> None:
+    """Pause the cyclic garbage collector for the start-up of a command: importing, compiling
+    and JIT-compiling make many objects that live until the end and hardly any garbage
+    cycles, and the collector walking them cost ~4% of `bpfdump -r F -w out EXPR`
+    (instructions). resume_gc() turns it back on before the packets flow."""
+    global _gc_paused
+    import gc
+    if gc.isenabled():
+        gc.disable()
+        _gc_paused = True
+
+
+def resume_gc() -> None:
+    """Undo pause_gc() (nothing when it did not pause the collector). What start-up made is
+    moved to the collector's permanent generation first (gc.freeze), so that collections
+    while the packets flow do not walk it again."""
+    global _gc_paused
+    if _gc_paused:
+        import gc
+        gc.freeze()
+        gc.enable()
+        _gc_paused = False
+
 
 def run(opts: dict) -> int:
     if opts["show_version"]:
@@ -135,6 +161,7 @@ def _offline(opts: dict, expr: str) -> int:
         sink = _make_sink(opts, source.linktype, source.snaplen,
                           getattr(source, "linktype_ext", 0))
         from .signals import Stopper
+        resume_gc()
         try:
             # Ctrl-C ends the read like the end of the file (tcpdump: exit 0, the output
             # complete up to there)
@@ -193,6 +220,7 @@ def _print_options(opts: dict, snaplen: int):
 # -- live ---------------------------------------------------------------------------------------
 
 def _live(opts: dict, expr: str) -> int:
+    resume_gc()
     try:
         from . import live
     except ImportError:

@@ -214,7 +214,11 @@ def _fail(message: str, code: int) -> None:
 def main(argv=None) -> None:
     """The bpfdump command: run the job of ``argv`` (default: the process's arguments) and exit
     with its status. Called without ``argv`` (the console script, ``python -m bpfdump``) it
-    ends the process with os._exit once its output is flushed (see _leave)."""
+    ends the process with os._exit once its output is flushed (see _leave), and pauses the
+    cyclic garbage collector until the packets flow (app.pause_gc)."""
+    if argv is None:
+        from .app import pause_gc
+        pause_gc()
     try:
         opts = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
