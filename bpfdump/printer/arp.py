@@ -46,15 +46,14 @@ def arp_text(names, data: bytes, off: int, length: int, end: int, ether: bool) -
         return None
     ip = names.ip_names.get
     if op == 1:
-        text = "Request who-has %s" % (ip(tpa) or names.ip(tpa))
-        if tha.strip(b"\0"):         # a target hardware address is set
-            text += " (%s)" % names.mac(tha)
-        text += " tell %s, length %u" % (ip(spa) or names.ip(spa), length)
-    elif op == 2:
-        text = "Reply %s is-at %s, length %u" % (ip(spa) or names.ip(spa), names.mac(sha), length)
-    else:
-        return None
-    return text if ether else "ARP, " + text
+        return "%sRequest who-has %s%s tell %s, length %u" % (
+            "" if ether else "ARP, ", ip(tpa) or names.ip(tpa),
+            " (%s)" % names.mac(tha) if tha.strip(b"\0") else "",   # a target address is set
+            ip(spa) or names.ip(spa), length)
+    if op == 2:
+        return "%sReply %s is-at %s, length %u" % (
+            "" if ether else "ARP, ", ip(spa) or names.ip(spa), names.mac(sha), length)
+    return None
 
 
 def arp_print(ctx: Ctx, off: int, length: int) -> None:

@@ -18,10 +18,10 @@ from . import arp, icmp, ip, rx, tcp, udp
 from .core import port_printer
 from .ether import TYPE_TEXTS, mac_pair
 
-# ethertype, then IPv4's version/header length, total length, fragment word, protocol, addresses
-_ETH_IP4 = struct.Struct(">12xHBxHxxHxB2x4s4s")
-_VLAN_IP4 = struct.Struct(">16xHBxHxxHxB2x4s4s")     # the same behind one 802.1Q tag
-_IP6 = struct.Struct(">IHBx16s16s")     # version/class/flow, payload length, next header, addresses
+# ethertype, then IPv4's version/header length, total length, fragment word, protocol
+_ETH_IP4 = struct.Struct(">12xHBxHxxHxB")
+_VLAN_IP4 = struct.Struct(">16xHBxHxxHxB")     # the same behind one 802.1Q tag
+_IP6 = struct.Struct(">IHB")     # version/class/flow, payload length, next header
 _UDP = struct.Struct(">HHH")            # source port, destination port, length
 _TCP = tcp.TCPHDR
 _NetHdr = ip.NetHdr
@@ -30,6 +30,7 @@ _new_tuple = tuple.__new__
 _IP4_SELF_ADDRESSED = (6, 17, 132, 33)   # transports that print the addresses with their ports
 _IP6_EXTENSIONS = (0, 60, 44, 43)
 _LANE_TYPES = (0x0800, 0x86DD, 0x0806)   # what the lane takes with -e (no tags)
+_FLOWS_MAX = 8192       # address/port pairs whose text a lane keeps (a full table is emptied)
 
 
 def make_lane(opts, state, route):
@@ -44,18 +45,35 @@ def make_lane(opts, state, route):
     names = state.names
     ip_cached, ip_name = names.ip_names.get, names.ip
     ip6_cached, ip6_name = names.ip6_names.get, names.ip6
-    tcp_port, udp_port = names.tcp_names.get, names.udp_names.get
     eflag = opts.ether
     relative = not opts.absolute_seq
     flags_texts = tcp.FLAGS_TEXTS
     options_text, seq_text, relative_seq = tcp.options_text, tcp.seq_text, tcp.relative
-    tcp_payloads, udp_payloads = tcp.PAYLOADS, udp.PAYLOADS
-    tcp_texts, udp_texts = tcp.PAYLOAD_TEXTS.get, udp.PAYLOAD_TEXTS.get
     echo_text, arp_text = icmp.echo_text, arp.arp_text
     rx_ports = rx.RX_PORTS
+    # the bytes of the addresses and ports -> (their text, payload printer, its common case)
+    tcp_flows: dict = {}
+    udp_flows: dict = {}
 
-    def tcp_lane(tag, version, src, dst, src_name, dst_name, data, t, length, end, wirelen,
-                 hdrlen):
+    def flow(flows, key, sport, dport, port_names, payloads, texts):
+        """What a new flow's packets share (key: the addresses, then the ports); kept for
+        _FLOWS_MAX flows at a time."""
+        if len(key) == 12:
+            src_name = ip_name(key[:4])
+            dst_name = ip_name(key[4:8])
+        else:
+            src_name = ip6_name(key[:16])
+            dst_name = ip6_name(key[16:32])
+        printer = port_printer(payloads, sport, dport)
+        common, args = texts.get(printer, (None, None))
+        if len(flows) >= _FLOWS_MAX:
+            flows.clear()
+        flows[key] = shared = ("%s.%s > %s.%s: " % (
+            src_name, port_names.get(sport, sport), dst_name, port_names.get(dport, dport)),
+            printer, common, args, sport in rx_ports or dport in rx_ports)
+        return shared
+
+    def tcp_lane(tag, version, key, data, t, length, end, wirelen, hdrlen):
         if t + 20 > end:
             return None
         sport, dport, seq, ack, hlen, flags, win, _, urp = _TCP.unpack_from(data, t)
@@ -69,68 +87,72 @@ def make_lane(opts, state, route):
         else:
             opts_text = ""
         if relative and flags & 0x10:
-            seq, ack, _, _, _ = relative_seq(state.tcp_seq, version, src, dst, sport, dport,
-                                             seq, ack, flags)
+            half = 4 if version == 4 else 16
+            seq, ack, _, _, _ = relative_seq(state.tcp_seq, version, key[:half],
+                                             key[half:2 * half], sport, dport, seq, ack, flags)
         length -= hlen
-        text = "%s%s.%s > %s.%s: %s%s%s, length %u" % (
-            tag, src_name, tcp_port(sport, sport), dst_name, tcp_port(dport, dport),
-            flags_texts[flags], seq_text(flags, seq, ack, win, urp, length, 0), opts_text, length)
-        if length > 0:
-            printer = port_printer(tcp_payloads, sport, dport)
-            if printer is not None:
-                common = tcp_texts(printer)
-                if common is not None:
-                    more = common(data, t + hlen, length, end)
-                    if more is not None:
-                        return text + more
-                return route(text, printer, data, end, wirelen, hdrlen, "tcp", t + hlen, length)
+        shared = tcp_flows.get(key) or flow(tcp_flows, key, sport, dport, names.tcp_names,
+                                            tcp.PAYLOADS, tcp.PAYLOAD_TEXTS)
+        text = "%s%s%s%s%s, length %u" % (tag, shared[0], flags_texts[flags],
+                                          seq_text(flags, seq, ack, win, urp, length, 0),
+                                          opts_text, length)
+        if length > 0 and shared[1] is not None:
+            common = shared[2]
+            if common is not None:
+                more = common(data, t + hlen, length, end, *shared[3])
+                if more is not None:
+                    return text + more
+            return route(text, shared[1], data, end, wirelen, hdrlen, "tcp", t + hlen, length)
         return text
 
-    def udp_lane(tag, src_name, dst_name, data, u, length, end, wirelen, hdrlen):
+    def udp_lane(tag, key, data, u, length, end, wirelen, hdrlen):
         if length < 8 or u + 8 > end:
             return None
         sport, dport, ulen = _UDP.unpack_from(data, u)
         if ulen < 8:
             return None
-        text = "%s%s.%s > %s.%s: " % (tag, src_name, udp_port(sport, sport), dst_name,
-                                      udp_port(dport, dport))
+        shared = udp_flows.get(key) or flow(udp_flows, key, sport, dport, names.udp_names,
+                                            udp.PAYLOADS, udp.PAYLOAD_TEXTS)
         ulen -= 8
         length -= 8
         if ulen < length:
             length = ulen
-        printer = port_printer(udp_payloads, sport, dport)
+        printer = shared[1]
         if printer is not None:     # each of them prints the rest of the datagram
-            common = udp_texts(printer)
+            common = shared[2]
             if common is not None:
-                more = common(data, u + 8, length, end)
+                more = common(data, u + 8, length, end, *shared[3])
                 if more is not None:
-                    return text + more
-            return route(text, printer, data, end, wirelen, hdrlen, "udp", u + 8, length)
-        if sport in rx_ports or dport in rx_ports:
+                    return tag + shared[0] + more
+            return route(tag + shared[0], printer, data, end, wirelen, hdrlen, "udp", u + 8,
+                         length)
+        if shared[4]:       # an AFS RX port
             return None
         if ulen > length:
-            return text + "UDP, bad length %u > %u" % (ulen, length)
-        return "%sUDP, length %u" % (text, ulen)
+            return "%s%sUDP, bad length %u > %u" % (tag, shared[0], ulen, length)
+        return "%s%sUDP, length %u" % (tag, shared[0], ulen)
 
     def ip6_lane(tag, data, off, wirelen):
         hdrlen = off
         if len(data) < off + 40:
             return None
-        flow, plen, nh, src, dst = _IP6.unpack_from(data, off)
-        if flow >> 28 != 6 or plen == 0 or plen + 40 > wirelen - off or nh in _IP6_EXTENSIONS:
+        flow_word, plen, nh = _IP6.unpack_from(data, off)
+        if flow_word >> 28 != 6 or plen == 0 or plen + 40 > wirelen - off or nh in _IP6_EXTENSIONS:
             return None
         end = off + 40 + plen
         if end > len(data):
             end = len(data)
-        src_name = ip6_cached(src) or ip6_name(src)
-        dst_name = ip6_cached(dst) or ip6_name(dst)
         if nh == 6:
-            return tcp_lane(tag, 6, src, dst, src_name, dst_name, data, off + 40, plen, end,
-                            wirelen, hdrlen)
+            return tcp_lane(tag, 6, data[off + 8:off + 44], data, off + 40, plen, end, wirelen,
+                            hdrlen)
         if nh == 17:
-            return udp_lane(tag, src_name, dst_name, data, off + 40, plen, end, wirelen, hdrlen)
+            return udp_lane(tag, data[off + 8:off + 44], data, off + 40, plen, end, wirelen,
+                            hdrlen)
         if nh in _IP4_SELF_ADDRESSED:
             return None
+        src, dst = data[off + 8:off + 24], data[off + 24:off + 40]
+        src_name = ip6_cached(src) or ip6_name(src)
+        dst_name = ip6_cached(dst) or ip6_name(dst)
         net = _new_tuple(_NetHdr, (6, src, dst, src_name, dst_name, True, False, None))
         return route("%s%s > %s: " % (tag, src_name, dst_name), ip.demux, data, end, wirelen,
                      hdrlen, "ip6", nh, off + 40, plen, net)
@@ -139,7 +161,7 @@ def make_lane(opts, state, route):
         caplen = len(data)
         if caplen < 34 or wirelen < 34:
             return None
-        etype, vhl, iplen, frag, proto, src, dst = _ETH_IP4.unpack_from(data)
+        etype, vhl, iplen, frag, proto = _ETH_IP4.unpack_from(data)
         off = 14
         if eflag:
             if etype not in _LANE_TYPES:
@@ -148,7 +170,7 @@ def make_lane(opts, state, route):
         elif etype == 0x8100:
             if caplen < 38:
                 return None
-            etype, vhl, iplen, frag, proto, src, dst = _VLAN_IP4.unpack_from(data)
+            etype, vhl, iplen, frag, proto = _VLAN_IP4.unpack_from(data)
             off = 18
         if etype == 0x0800:
             if vhl != 0x45 or frag & 0x3FFF or iplen < 20 or iplen > wirelen - off:
@@ -156,17 +178,18 @@ def make_lane(opts, state, route):
             end = off + iplen
             if end > caplen:
                 end = caplen
-            src_name = ip_cached(src) or ip_name(src)
-            dst_name = ip_cached(dst) or ip_name(dst)
             ip_tag = tag if eflag else "IP "
             if proto == 6:
-                return tcp_lane(ip_tag, 4, src, dst, src_name, dst_name, data, off + 20,
-                                iplen - 20, end, wirelen, off)
+                return tcp_lane(ip_tag, 4, data[off + 12:off + 24], data, off + 20, iplen - 20,
+                                end, wirelen, off)
             if proto == 17:
-                return udp_lane(ip_tag, src_name, dst_name, data, off + 20, iplen - 20, end,
+                return udp_lane(ip_tag, data[off + 12:off + 24], data, off + 20, iplen - 20, end,
                                 wirelen, off)
             if proto in _IP4_SELF_ADDRESSED:
                 return None
+            src, dst = data[off + 12:off + 16], data[off + 16:off + 20]
+            src_name = ip_cached(src) or ip_name(src)
+            dst_name = ip_cached(dst) or ip_name(dst)
             if proto == 1:
                 more = echo_text(data, off + 20, iplen - 20, end)
                 if more is not None:

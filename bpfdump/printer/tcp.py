@@ -5,7 +5,8 @@ import struct
 
 from . import dns
 from .core import Ctx, Truncated, cksum_shouldbe, in_cksum, port_printer, tok
-from .text import HTTP_CMDS, RTSP_CMDS, first_line_text, ssh_print, txtproto_print
+from .text import (HTTP_CMDS, RTSP_CMDS, first_line_text, not_ssh_text, ssh_print,
+                   txtproto_print)
 
 TCP_FLAGS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."), (0x20, "U"),
              (0x40, "E"), (0x80, "W"))
@@ -339,17 +340,13 @@ def _text(proto: str, cmds):
         ctx.w(": ")
         txtproto_print(ctx, p, length, cmds, proto)
 
-    def text(data: bytes, p: int, length: int, end: int) -> str | None:
-        line = first_line_text(data, p, length, end, cmds, proto)
-        return None if line is None else ": " + line
-
-    PAYLOAD_TEXTS[printer] = text
+    PAYLOAD_TEXTS[printer] = (first_line_text, (cmds, proto, ": "))
     return printer
 
 
-# payload printer -> its common case as text(data, p, length, capture end), or None: what the
-# fast lane tries before it runs the printer
-PAYLOAD_TEXTS: dict = {}
+# payload printer -> (text, args): its common case as text(data, p, length, capture end, *args),
+# None when it is not that case; what the fast lane tries before it runs the printer
+PAYLOAD_TEXTS: dict = {ssh_print: (not_ssh_text, ())}
 
 
 # port -> (rank, payload printer): the lower rank wins when both ports have a printer

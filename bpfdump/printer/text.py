@@ -97,10 +97,11 @@ def _starts_with_command(data: bytes, p: int, stop: int, cmds) -> bool:
     return space > p and data[p:space].upper().decode("latin-1") in cmds
 
 
-def first_line_text(data: bytes, p: int, length: int, end: int, cmds, proto: str) -> str | None:
-    """What txtproto_print prints without -v ("HTTP: GET / HTTP/1.1") when the text starts with
-    one of cmds (any text when cmds is None) and its first line ends with LF or CR LF, captured
-    (end) and within the payload; None otherwise."""
+def first_line_text(data: bytes, p: int, length: int, end: int, cmds, proto: str,
+                    lead: str = "") -> str | None:
+    """What txtproto_print prints without -v ("HTTP: GET / HTTP/1.1"), after lead, when the
+    text starts with one of cmds (any text when cmds is None) and its first line ends with LF or
+    CR LF, captured (end) and within the payload; None otherwise."""
     stop = min(p + length, end)
     if cmds is not None and not _starts_with_command(data, p, stop, cmds):
         return None
@@ -110,7 +111,7 @@ def first_line_text(data: bytes, p: int, length: int, end: int, cmds, proto: str
     c = data[e]
     if c != 0x0A and (c != 0x0D or e + 1 >= stop or data[e + 1] != 0x0A):
         return None
-    return "%s: %s" % (proto.upper(), data[p:e].decode("latin-1"))
+    return "%s%s: %s" % (lead, proto.upper(), data[p:e].decode("latin-1"))
 
 
 def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
@@ -136,8 +137,18 @@ def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
             _txt_line(ctx, ": ", p, 0, length)
 
 
+def not_ssh_text(data: bytes, p: int, length: int, end: int) -> str | None:
+    """"" (ssh_print prints nothing) when the 4 captured bytes at p are not "SSH-"; None when
+    ssh_print must look further."""
+    if p + 4 <= end and data[p:p + 4] != b"SSH-":
+        return ""
+    return None
+
+
 def ssh_print(ctx: Ctx, p: int, length: int) -> None:
     ctx.proto = "ssh"
+    if not_ssh_text(ctx.data, p, length, ctx.end) is not None:
+        return
     for i, ch in enumerate(b"SSH-"):
         if ctx.u8(p + i) != ch:
             return
@@ -158,4 +169,5 @@ def ssh_print(ctx: Ctx, p: int, length: int) -> None:
     ctx.w(": SSH: " + ctx.data[p:p + idx].decode("latin-1"))
 
 
-__all__ = ["txtproto_print", "first_line_text", "ssh_print", "HTTP_CMDS", "RTSP_CMDS", "Truncated"]
+__all__ = ["txtproto_print", "first_line_text", "ssh_print", "not_ssh_text", "HTTP_CMDS",
+           "RTSP_CMDS", "Truncated"]

@@ -116,17 +116,9 @@ def _ntp(ctx: Ctx, cp: int, length: int) -> bool:
     return True
 
 
-def _dns_text(data: bytes, cp: int, length: int, end: int) -> str | None:
-    return dns.query_text(data, cp, length, end, False)
-
-
-def _mdns_text(data: bytes, cp: int, length: int, end: int) -> str | None:
-    return dns.query_text(data, cp, length, end, True)
-
-
-# payload printer -> its common case as text(data, cp, length, capture end), or None: what the
-# fast lane tries before it runs the printer
-PAYLOAD_TEXTS = {_dns: _dns_text, _mdns: _mdns_text}
+# payload printer -> (text, args): its common case as text(data, cp, length, capture end,
+# *args), None when it is not that case; what the fast lane tries before it runs the printer
+PAYLOAD_TEXTS = {_dns: (dns.query_text, (False,)), _mdns: (dns.query_text, (True,))}
 
 # port -> (rank, payload printer): the lower rank wins when both ports have a printer; AFS RX
 # ports come after all of these
