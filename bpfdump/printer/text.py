@@ -82,10 +82,11 @@ def _txt_lines(ctx: Ctx, p: int, length: int) -> None:
     limit = p + length
     stop = min(limit, ctx.end)
     whole = _LINES.match(ctx.data, p, stop).end() if p < stop else p
-    if whole > p:
-        lines = ctx.data[p:whole - 1].decode("ascii").split("\n")
-        ctx.w("\n\t" + "\n\t".join([line[:-1] if line.endswith("\r") else line
-                                      for line in lines]))
+    if whole > p:       # a CR in these lines is always the start of a CR LF
+        text = ctx.data[p:whole - 1].decode("ascii").replace("\r\n", "\n")
+        if text.endswith("\r"):
+            text = text[:-1]
+        ctx.w("\n\t" + text.replace("\n", "\n\t"))
     if whole < limit:
         _txt_line(ctx, "\n\t", p, whole - p, length)
 
