@@ -7,6 +7,10 @@
 A Printer keeps the state tcpdump keeps between packets: the previous timestamp (-ttt,
 -ttttt), the initial sequence numbers of each TCP connection (relative seq/ack), the packet
 counter (-#), and resolved names.
+
+Ethernet frames of the common shapes go through the fast lane (lane.py: one pass, one format
+per line, the general printers' own helpers) and everything else through the protocol
+printers, one module per family; both print the same text.
 """
 from __future__ import annotations
 
