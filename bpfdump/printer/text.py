@@ -20,6 +20,7 @@ MAX_TOKEN = 128
 _TOKEN = re.compile(rb"[\x21-\x7e]*")     # printable, not blank
 _SPACES = re.compile(rb" *")
 _LINE = re.compile(rb"[\x20-\x7e\t]*")     # what a text line may hold before its end
+_LINE_BYTES = bytes(range(0x20, 0x7F)) + b"\t"
 _LINES = re.compile(rb"(?:[\x20-\x7e\t]*\r?\n)*")   # whole lines, LF or CR LF ended
 
 
@@ -106,13 +107,13 @@ def first_line_text(data: bytes, p: int, length: int, end: int, cmds, proto: str
     stop = min(p + length, end)
     if cmds is not None and not _starts_with_command(data, p, stop, cmds):
         return None
-    e = _LINE.match(data, p, stop).end() if p < stop else p
-    if e >= stop:
+    e = data.find(b"\n", p, stop)
+    if e < 0:
         return None
-    c = data[e]
-    if c != 0x0A and (c != 0x0D or e + 1 >= stop or data[e + 1] != 0x0A):
+    line = data[p:e - 1] if e > p and data[e - 1] == 0x0D else data[p:e]
+    if line.translate(None, _LINE_BYTES):     # a byte no text line holds (_LINE)
         return None
-    return "%s%s: %s" % (lead, proto.upper(), data[p:e].decode("latin-1"))
+    return "%s%s: %s" % (lead, proto.upper(), line.decode("latin-1"))
 
 
 def txtproto_print(ctx: Ctx, p: int, length: int, cmds, proto: str) -> None:
